@@ -1,0 +1,6 @@
+//! The metadata-sync Lambda function.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    kafka_sync::lambda::run_not_built_yet("metadata-sync", 4).await
+}

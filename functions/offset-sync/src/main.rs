@@ -1,0 +1,6 @@
+//! The offset-sync Lambda function.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    kafka_sync::lambda::run_not_built_yet("offset-sync", 6).await
+}

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# The real components kafka-sync is tested against, on 127.0.0.1:
+#   - two single-node Apache Kafka 4.x KRaft clusters, "source" and "target";
+#   - DynamoDB Local, in memory.
+# Usage: scripts/services.sh up|down|status|env
+#   up      fetch (once, cached), format (once) and start what is not running; wait until
+#           each answers. Harmless to run twice.
+#   down    stop only the processes this script started (recorded pid files).
+#   status  say what runs.
+#   env     print the variables the tests read, for `eval "$(scripts/services.sh env)"`.
+# Ports (override by environment):
+#   KSYNC_SOURCE_PORT (19092) KSYNC_SOURCE_CONTROLLER_PORT (19093)
+#   KSYNC_TARGET_PORT (29092) KSYNC_TARGET_CONTROLLER_PORT (29093)
+#   KSYNC_DYNAMODB_PORT (18000)
+# Downloads go to ~/.m2 and $KAFKA_SYNC_CACHE (default ~/.cache/kafka-sync), never into
+# the repository; runtime state to $KAFKA_SYNC_RUN (default $KAFKA_SYNC_CACHE/run).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cache="${KAFKA_SYNC_CACHE:-$HOME/.cache/kafka-sync}"
+run="${KAFKA_SYNC_RUN:-$cache/run}"
+source_port="${KSYNC_SOURCE_PORT:-19092}"
+source_controller_port="${KSYNC_SOURCE_CONTROLLER_PORT:-19093}"
+target_port="${KSYNC_TARGET_PORT:-29092}"
+target_controller_port="${KSYNC_TARGET_CONTROLLER_PORT:-29093}"
+dynamodb_port="${KSYNC_DYNAMODB_PORT:-18000}"
+kafka_lib="$cache/lib/kafka"
+dynamodb_lib="$cache/lib/dynamodb"
+
+log() { printf '[services] %s\n' "$*" >&2; }
+
+# Copies a pom's runtime dependencies into a cache folder, once per version of the pom.
+fetch() {
+  local pom="$1" dest="$2"
+  local stamp
+  stamp="$(sha256sum "$pom" | cut -d' ' -f1)"
+  if [[ -f "$dest/.stamp" && "$(cat "$dest/.stamp")" == "$stamp" ]]; then
+    return
+  fi
+  log "fetching $(basename "$(dirname "$pom")") jars with Maven into $dest"
+  rm -rf "$dest.tmp"
+  mvn -B -q -f "$pom" dependency:copy-dependencies \
+    -DoutputDirectory="$dest.tmp" -DincludeScope=runtime >&2
+  rm -rf "$dest"
+  mv "$dest.tmp" "$dest"
+  echo "$stamp" >"$dest/.stamp"
+}
+
+# True when the pid file names a live process of ours (its command line holds our marker).
+running() {
+  local pidfile="$1" marker="$2" pid
+  [[ -f "$pidfile" ]] || return 1
+  pid="$(cat "$pidfile")"
+  [[ -r "/proc/$pid/cmdline" ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$marker"
+}
+
+wait_for_port() {
+  local name="$1" port="$2" pidfile="$3" logfile="$4"
+  for _ in $(seq 1 120); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      log "$name answers on 127.0.0.1:$port"
+      return 0
+    fi
+    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      log "$name exited while starting; last lines of $logfile:"
+      tail -n 40 "$logfile" >&2 || true
+      return 1
+    fi
+    sleep 0.5
+  done
+  log "$name did not answer on port $port within 60 s; see $logfile"
+  return 1
+}
+
+start_kafka() {
+  local name="$1" port="$2" controller_port="$3"
+  local dir="$run/kafka-$name"
+  mkdir -p "$dir"
+  if running "$dir/pid" "$dir/server.properties"; then
+    log "kafka $name already running (pid $(cat "$dir/pid"))"
+    return
+  fi
+  cat >"$dir/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$controller_port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+EOF
+  cat >"$dir/log4j2.properties" <<EOF
+rootLogger.level=INFO
+rootLogger.appenderRef.file.ref=file
+appender.file.type=File
+appender.file.name=file
+appender.file.fileName=$dir/server.log
+appender.file.layout.type=PatternLayout
+appender.file.layout.pattern=[%d] %p %m (%c)%n
+EOF
+  if [[ ! -f "$dir/data/meta.properties" ]]; then
+    local cluster_id
+    cluster_id="$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+    log "formatting kafka $name (cluster id $cluster_id)"
+    java -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$kafka_lib/*" \
+      kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
+      || { cat "$dir/format.log" >&2; return 1; }
+  fi
+  log "starting kafka $name on 127.0.0.1:$port"
+  setsid nohup java -Xms256m -Xmx768m -XX:+UseG1GC \
+    -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+    -cp "$kafka_lib/*" kafka.Kafka "$dir/server.properties" >"$dir/stdout.log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+}
+
+start_dynamodb() {
+  local dir="$run/dynamodb"
+  mkdir -p "$dir"
+  local marker="-Dksync.dynamodb=$dir"
+  if running "$dir/pid" "$marker"; then
+    log "dynamodb local already running (pid $(cat "$dir/pid"))"
+    return
+  fi
+  log "starting dynamodb local on 127.0.0.1:$dynamodb_port"
+  setsid nohup java -Xms128m -Xmx512m "$marker" -Djava.library.path="$dynamodb_lib" \
+    -cp "$dynamodb_lib/*" software.amazon.dynamodb.services.local.main.ServerRunner \
+    -inMemory -disableTelemetry -port "$dynamodb_port" >"$dir/stdout.log" 2>&1 </dev/null &
+  echo $! >"$dir/pid"
+}
+
+stop() {
+  local name="$1" pidfile="$2" marker="$3"
+  if ! running "$pidfile" "$marker"; then
+    rm -f "$pidfile"
+    return
+  fi
+  local pid
+  pid="$(cat "$pidfile")"
+  log "stopping $name (pid $pid)"
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 60); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$name did not stop within 30 s; killing it"
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+up() {
+  command -v java >/dev/null || { log "java is not installed"; exit 1; }
+  command -v mvn >/dev/null || { log "mvn is not installed"; exit 1; }
+  fetch "$here/maven/kafka/pom.xml" "$kafka_lib"
+  fetch "$here/maven/dynamodb/pom.xml" "$dynamodb_lib"
+  start_kafka source "$source_port" "$source_controller_port"
+  start_kafka target "$target_port" "$target_controller_port"
+  start_dynamodb
+  wait_for_port "kafka source" "$source_port" "$run/kafka-source/pid" "$run/kafka-source/server.log"
+  wait_for_port "kafka target" "$target_port" "$run/kafka-target/pid" "$run/kafka-target/server.log"
+  wait_for_port "dynamodb local" "$dynamodb_port" "$run/dynamodb/pid" "$run/dynamodb/stdout.log"
+}
+
+down() {
+  stop "kafka source" "$run/kafka-source/pid" "$run/kafka-source/server.properties"
+  stop "kafka target" "$run/kafka-target/pid" "$run/kafka-target/server.properties"
+  stop "dynamodb local" "$run/dynamodb/pid" "-Dksync.dynamodb=$run/dynamodb"
+}
+
+status() {
+  local all=0
+  for entry in "kafka source|$run/kafka-source/pid|$run/kafka-source/server.properties" \
+    "kafka target|$run/kafka-target/pid|$run/kafka-target/server.properties" \
+    "dynamodb local|$run/dynamodb/pid|-Dksync.dynamodb=$run/dynamodb"; do
+    IFS='|' read -r name pidfile marker <<<"$entry"
+    if running "$pidfile" "$marker"; then
+      echo "$name: running (pid $(cat "$pidfile"))"
+    else
+      echo "$name: stopped"
+      all=1
+    fi
+  done
+  return "$all"
+}
+
+env_vars() {
+  cat <<EOF
+export KSYNC_SOURCE_BOOTSTRAP=127.0.0.1:$source_port
+export KSYNC_TARGET_BOOTSTRAP=127.0.0.1:$target_port
+export DYNAMODB_ENDPOINT=http://127.0.0.1:$dynamodb_port
+EOF
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  env) env_vars ;;
+  *)
+    echo "usage: $0 up|down|status|env" >&2
+    exit 2
+    ;;
+esac

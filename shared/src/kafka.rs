@@ -1,0 +1,226 @@
+//! How kafka-sync reaches a cluster: one broker address plus security settings become a
+//! librdkafka client configuration, and the cluster describes itself from there.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SecurityProtocol {
+    #[default]
+    #[serde(rename = "PLAINTEXT")]
+    Plaintext,
+    #[serde(rename = "SSL")]
+    Ssl,
+    #[serde(rename = "SASL_PLAINTEXT")]
+    SaslPlaintext,
+    #[serde(rename = "SASL_SSL")]
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    fn librdkafka_name(self) -> &'static str {
+        match self {
+            Self::Plaintext => "plaintext",
+            Self::Ssl => "ssl",
+            Self::SaslPlaintext => "sasl_plaintext",
+            Self::SaslSsl => "sasl_ssl",
+        }
+    }
+
+    pub fn uses_sasl(self) -> bool {
+        matches!(self, Self::SaslPlaintext | Self::SaslSsl)
+    }
+
+    pub fn uses_tls(self) -> bool {
+        matches!(self, Self::Ssl | Self::SaslSsl)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SaslMechanism {
+    #[serde(rename = "PLAIN")]
+    Plain,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    fn librdkafka_name(self) -> &'static str {
+        match self {
+            Self::Plain => "PLAIN",
+            Self::ScramSha256 => "SCRAM-SHA-256",
+            Self::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+/// SASL credentials. The password is only ever held here in memory; it is never
+/// serialized, so it cannot leak through a reply or a log line.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaslCredentials {
+    pub mechanism: SaslMechanism,
+    pub username: String,
+    /// Absent from stored records and replies; the secret store holds it.
+    #[serde(default, skip_serializing)]
+    pub password: String,
+}
+
+impl std::fmt::Debug for SaslCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslCredentials")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Security {
+    #[serde(default)]
+    pub protocol: SecurityProtocol,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sasl: Option<SaslCredentials>,
+}
+
+/// Everything a client needs to reach one cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterAccess {
+    pub bootstrap: String,
+    pub security: Security,
+}
+
+/// What a cluster says about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterDescription {
+    pub cluster_id: String,
+    /// Every broker, as `host:port`, sorted.
+    pub brokers: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error("cannot reach the cluster at {bootstrap}: {reason}")]
+    Unreachable { bootstrap: String, reason: String },
+    #[error("the cluster at {0} did not report a cluster id")]
+    NoClusterId(String),
+}
+
+impl ClusterAccess {
+    pub fn plaintext(bootstrap: impl Into<String>) -> Self {
+        Self {
+            bootstrap: bootstrap.into(),
+            security: Security::default(),
+        }
+    }
+
+    /// A librdkafka configuration with the address and security settings; callers add
+    /// what their role (producer, consumer, admin) needs.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap)
+            .set(
+                "security.protocol",
+                self.security.protocol.librdkafka_name(),
+            )
+            // Never print the configuration (it holds the password) from librdkafka.
+            .set("log_level", "3");
+        if let Some(ca) = &self.security.ca_pem {
+            config.set("ssl.ca.pem", ca);
+        }
+        if let Some(sasl) = &self.security.sasl {
+            config
+                .set("sasl.mechanism", sasl.mechanism.librdkafka_name())
+                .set("sasl.username", &sasl.username)
+                .set("sasl.password", &sasl.password);
+        }
+        config
+    }
+
+    /// Connects through the one bootstrap broker and asks the cluster for its id and
+    /// every broker it has, giving up after `timeout`.
+    pub async fn describe(&self, timeout: Duration) -> Result<ClusterDescription, AccessError> {
+        let access = self.clone();
+        tokio::task::spawn_blocking(move || access.describe_blocking(timeout))
+            .await
+            .unwrap_or_else(|join| {
+                Err(AccessError::Unreachable {
+                    bootstrap: self.bootstrap.clone(),
+                    reason: join.to_string(),
+                })
+            })
+    }
+
+    fn describe_blocking(&self, timeout: Duration) -> Result<ClusterDescription, AccessError> {
+        let unreachable = |reason: String| AccessError::Unreachable {
+            bootstrap: self.bootstrap.clone(),
+            reason,
+        };
+        let consumer: BaseConsumer = self
+            .client_config()
+            .create()
+            .map_err(|e| unreachable(e.to_string()))?;
+        let metadata = consumer
+            .fetch_metadata(None, timeout)
+            .map_err(|e| unreachable(e.to_string()))?;
+        let mut brokers: Vec<String> = metadata
+            .brokers()
+            .iter()
+            .map(|b| format!("{}:{}", b.host(), b.port()))
+            .collect();
+        brokers.sort();
+        let cluster_id = consumer
+            .client()
+            .fetch_cluster_id(timeout)
+            .ok_or_else(|| AccessError::NoClusterId(self.bootstrap.clone()))?;
+        Ok(ClusterDescription {
+            cluster_id,
+            brokers,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sasl_settings_reach_the_client_config() {
+        let access = ClusterAccess {
+            bootstrap: "b:9092".into(),
+            security: Security {
+                protocol: SecurityProtocol::SaslSsl,
+                ca_pem: Some("PEM".into()),
+                sasl: Some(SaslCredentials {
+                    mechanism: SaslMechanism::ScramSha512,
+                    username: "u".into(),
+                    password: "p".into(),
+                }),
+            },
+        };
+        let config = access.client_config();
+        assert_eq!(config.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(config.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+        assert_eq!(config.get("sasl.password"), Some("p"));
+        assert_eq!(config.get("ssl.ca.pem"), Some("PEM"));
+    }
+
+    #[test]
+    fn password_is_neither_serialized_nor_debug_printed() {
+        let creds = SaslCredentials {
+            mechanism: SaslMechanism::Plain,
+            username: "u".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!serde_json::to_string(&creds).unwrap().contains("hunter2"));
+        assert!(!format!("{creds:?}").contains("hunter2"));
+    }
+}

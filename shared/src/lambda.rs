@@ -1,0 +1,31 @@
+//! What the Lambda functions share before their logic exists: an honest refusal.
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+/// Runs a Lambda handler that fails every invocation, saying which issue will build it,
+/// so a deployed stack cannot be mistaken for a working one.
+pub async fn run_not_built_yet(function: &'static str, issue: u32) -> Result<(), Error> {
+    crate::telemetry::init();
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
+        Err::<Value, Error>(not_built_yet(function, issue).into())
+    }))
+    .await
+}
+
+/// The error every invocation of an unbuilt function returns.
+pub fn not_built_yet(function: &str, issue: u32) -> String {
+    format!("the {function} function is not built yet (issue #{issue}); it did nothing")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_names_the_function_and_issue() {
+        let message = not_built_yet("dispatcher", 5);
+        assert!(message.contains("dispatcher"));
+        assert!(message.contains("#5"));
+    }
+}

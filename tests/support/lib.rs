@@ -1,0 +1,51 @@
+//! What every integration test needs: the two real clusters and DynamoDB Local that
+//! `scripts/services.sh up` started, and names no other test uses.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use kafka_sync::kafka::ClusterAccess;
+
+/// The source cluster (`KSYNC_SOURCE_BOOTSTRAP`, default 127.0.0.1:19092).
+pub fn source() -> ClusterAccess {
+    ClusterAccess::plaintext(env_or("KSYNC_SOURCE_BOOTSTRAP", "127.0.0.1:19092"))
+}
+
+/// The target cluster (`KSYNC_TARGET_BOOTSTRAP`, default 127.0.0.1:29092).
+pub fn target() -> ClusterAccess {
+    ClusterAccess::plaintext(env_or("KSYNC_TARGET_BOOTSTRAP", "127.0.0.1:29092"))
+}
+
+/// DynamoDB Local's address (`DYNAMODB_ENDPOINT`, default http://127.0.0.1:18000).
+pub fn dynamodb_endpoint() -> String {
+    env_or("DYNAMODB_ENDPOINT", "http://127.0.0.1:18000")
+}
+
+/// A DynamoDB client for DynamoDB Local, with the fixed local credentials it accepts.
+pub async fn dynamodb() -> aws_sdk_dynamodb::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(dynamodb_endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "ksynclocal",
+            "ksynclocal",
+            None,
+            None,
+            "kafka-sync-tests",
+        ))
+        .load()
+        .await;
+    aws_sdk_dynamodb::Client::new(&config)
+}
+
+/// A name unique to this call, in this process and across processes, so tests can run in
+/// parallel on shared clusters: `<prefix>-<pid>-<n>-<random>`.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}-{}-{n}-{}", std::process::id(), &random[..8])
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
