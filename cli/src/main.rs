@@ -1,5 +1,7 @@
 //! `kafka-sync local`: one process running what the Lambda functions run in AWS.
 
+use std::net::SocketAddr;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -12,15 +14,40 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the API, the schedules and the replicator workers in this process.
-    Local,
+    Local {
+        /// Address the HTTP API listens on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// An embedded database file, or dynamodb://TABLE (with DYNAMODB_ENDPOINT for
+        /// DynamoDB Local). Default: $KAFKA_SYNC_HOME/store.redb.
+        #[arg(long)]
+        store: Option<String>,
+        /// Seconds between metadata sync runs.
+        #[arg(long, default_value_t = 180)]
+        metadata_interval: u64,
+        /// Seconds between consumer-group offset sync runs.
+        #[arg(long, default_value_t = 60)]
+        offset_interval: u64,
+    },
 }
 
-fn main() -> std::process::ExitCode {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     kafka_sync::telemetry::init();
     match Cli::parse().command {
-        Command::Local => {
-            eprintln!("kafka-sync local is not built yet (issue #3)");
-            std::process::ExitCode::from(2)
+        Command::Local {
+            listen,
+            store,
+            metadata_interval,
+            offset_interval,
+        } => {
+            kafka_sync::local::run(kafka_sync::local::Options {
+                listen,
+                store: store.unwrap_or_else(kafka_sync::local::default_store),
+                metadata_interval_secs: metadata_interval,
+                offset_interval_secs: offset_interval,
+            })
+            .await
         }
     }
 }

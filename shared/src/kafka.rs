@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum SecurityProtocol {
     #[default]
     #[serde(rename = "PLAINTEXT")]
@@ -39,7 +40,7 @@ impl SecurityProtocol {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum SaslMechanism {
     #[serde(rename = "PLAIN")]
     Plain,
@@ -61,7 +62,8 @@ impl SaslMechanism {
 
 /// SASL credentials. The password is only ever held here in memory; it is never
 /// serialized, so it cannot leak through a reply or a log line.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SaslCredentials {
     pub mechanism: SaslMechanism,
     pub username: String,
@@ -80,7 +82,8 @@ impl std::fmt::Debug for SaslCredentials {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Security {
     #[serde(default)]
     pub protocol: SecurityProtocol,
@@ -149,28 +152,76 @@ impl ClusterAccess {
     /// every broker it has, giving up after `timeout`.
     pub async fn describe(&self, timeout: Duration) -> Result<ClusterDescription, AccessError> {
         let access = self.clone();
-        tokio::task::spawn_blocking(move || access.describe_blocking(timeout))
+        self.blocking(move || access.describe_blocking(timeout)).await
+    }
+
+    /// The partition count of `topic`, or `None` when the cluster has no such topic.
+    pub async fn topic_partition_count(
+        &self,
+        topic: &str,
+        timeout: Duration,
+    ) -> Result<Option<usize>, AccessError> {
+        let (access, topic) = (self.clone(), topic.to_owned());
+        self.blocking(move || {
+            let consumer = access.consumer()?;
+            let metadata = consumer
+                .fetch_metadata(Some(&topic), timeout)
+                .map_err(|e| access.unreachable(e.to_string()))?;
+            Ok(metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic && t.error().is_none())
+                .map(|t| t.partitions().len()))
+        })
+        .await
+    }
+
+    /// The next offset a new record of the partition would get (its high watermark).
+    pub async fn end_offset(
+        &self,
+        topic: &str,
+        partition: i32,
+        timeout: Duration,
+    ) -> Result<i64, AccessError> {
+        let (access, topic) = (self.clone(), topic.to_owned());
+        self.blocking(move || {
+            let consumer = access.consumer()?;
+            let (_, high) = consumer
+                .fetch_watermarks(&topic, partition, timeout)
+                .map_err(|e| access.unreachable(e.to_string()))?;
+            Ok(high)
+        })
+        .await
+    }
+
+    /// Runs blocking librdkafka calls off the async runtime.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> Result<T, AccessError> + Send + 'static,
+    ) -> Result<T, AccessError> {
+        tokio::task::spawn_blocking(job)
             .await
-            .unwrap_or_else(|join| {
-                Err(AccessError::Unreachable {
-                    bootstrap: self.bootstrap.clone(),
-                    reason: join.to_string(),
-                })
-            })
+            .unwrap_or_else(|join| Err(self.unreachable(join.to_string())))
+    }
+
+    fn unreachable(&self, reason: String) -> AccessError {
+        AccessError::Unreachable {
+            bootstrap: self.bootstrap.clone(),
+            reason,
+        }
+    }
+
+    fn consumer(&self) -> Result<BaseConsumer, AccessError> {
+        self.client_config()
+            .create()
+            .map_err(|e| self.unreachable(e.to_string()))
     }
 
     fn describe_blocking(&self, timeout: Duration) -> Result<ClusterDescription, AccessError> {
-        let unreachable = |reason: String| AccessError::Unreachable {
-            bootstrap: self.bootstrap.clone(),
-            reason,
-        };
-        let consumer: BaseConsumer = self
-            .client_config()
-            .create()
-            .map_err(|e| unreachable(e.to_string()))?;
+        let consumer = self.consumer()?;
         let metadata = consumer
             .fetch_metadata(None, timeout)
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|e| self.unreachable(e.to_string()))?;
         let mut brokers: Vec<String> = metadata
             .brokers()
             .iter()

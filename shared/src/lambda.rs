@@ -1,7 +1,23 @@
-//! What the Lambda functions share before their logic exists: an honest refusal.
+//! What the Lambda functions share: their state from the environment, and, for those
+//! whose logic does not exist yet, an honest refusal.
+
+use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
+
+use crate::api::AppState;
+use crate::secrets::AwsSecrets;
+
+/// The store (DynamoDB table `TABLE_NAME`) and Secrets Manager, as the template wires them.
+pub async fn api_state() -> Result<AppState, Error> {
+    let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
+    let store = crate::store::open(&format!("dynamodb://{table}")).await?;
+    Ok(AppState {
+        store,
+        secrets: Arc::new(AwsSecrets::from_env().await),
+    })
+}
 
 /// Runs a Lambda handler that fails every invocation, saying which issue will build it,
 /// so a deployed stack cannot be mistaken for a working one.

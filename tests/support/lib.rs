@@ -49,3 +49,35 @@ pub fn unique_name(prefix: &str) -> String {
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
 }
+
+/// The two store backends every store and API test runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum StoreKind {
+    Embedded,
+    DynamoDb,
+}
+
+/// A fresh, empty store of that kind: a new redb file, or a new DynamoDB Local table.
+pub async fn fresh_store(kind: StoreKind) -> kafka_sync::store::Store {
+    use std::sync::Arc;
+    use kafka_sync::store::{Store, dynamodb::DynamoBackend, embedded::EmbeddedBackend};
+    match kind {
+        StoreKind::Embedded => {
+            let path = scratch_dir().join(format!("{}.redb", unique_name("store")));
+            Store::new(Arc::new(EmbeddedBackend::open(&path).unwrap()))
+        }
+        StoreKind::DynamoDb => {
+            let backend = DynamoBackend::connect(dynamodb().await, unique_name("ksync"))
+                .await
+                .unwrap();
+            Store::new(Arc::new(backend))
+        }
+    }
+}
+
+/// A folder for this test run's files.
+pub fn scratch_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join("kafka-sync-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

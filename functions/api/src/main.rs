@@ -1,6 +1,9 @@
-//! The api Lambda function.
+//! The api Lambda function: the shared router behind API Gateway (IAM auth).
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    kafka_sync::lambda::run_not_built_yet("api", 3).await
+async fn main() -> Result<(), lambda_http::Error> {
+    kafka_sync::telemetry::init();
+    let state = kafka_sync::lambda::api_state().await?;
+    let router = kafka_sync::api::router(state, kafka_sync::api::Auth::Iam);
+    lambda_http::run(router).await
 }

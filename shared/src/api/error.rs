@@ -1,0 +1,90 @@
+//! The API's one error shape: `{"error": {"code", "message"}}` with the status of DESIGN §5.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::secrets::SecretError;
+use crate::store::StoreError;
+use crate::validation::FieldError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        Self::bad_request(e.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let message = e.to_string();
+        match e {
+            StoreError::NotFound(_) => Self::not_found(message),
+            StoreError::Duplicate(_) | StoreError::InUse(_) | StoreError::Fenced { .. } => {
+                Self::conflict(message)
+            }
+            StoreError::Invalid(_) => Self::bad_request(message),
+            StoreError::Quota(_) => Self::new(StatusCode::TOO_MANY_REQUESTS, "quota", message),
+            StoreError::Contention => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "contention", message)
+            }
+            StoreError::Backend(_) | StoreError::Corrupt(_) => {
+                tracing::error!(error = %message, "store failure");
+                Self::internal(message)
+            }
+        }
+    }
+}
+
+impl From<SecretError> for ApiError {
+    fn from(e: SecretError) -> Self {
+        tracing::error!(error = %e, "secret store failure");
+        Self::internal(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

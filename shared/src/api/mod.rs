@@ -1,0 +1,70 @@
+//! The HTTP API of DESIGN §5 as one axum router: `functions/api` serves it through
+//! `lambda_http`, `kafka-sync local` through a TCP listener. Only the trigger differs.
+
+mod auth;
+mod body;
+mod connections;
+mod error;
+mod openapi;
+mod tasks;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+
+pub use auth::{Auth, Tenant};
+pub use body::MAX_BODY_BYTES;
+pub use error::{ApiError, ApiResult};
+
+use crate::secrets::SecretStore;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub secrets: Arc<dyn SecretStore>,
+}
+
+/// The whole API. `/healthz` is open; everything else needs `auth`.
+pub fn router(state: AppState, auth: Auth) -> Router {
+    let authenticated = openapi::routes()
+        .into_iter()
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, route.handler)
+        })
+        .route("/v1/openapi.json", get(openapi::document))
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            auth::authenticate,
+        ))
+        .with_state(state);
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(authenticated)
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not accept that method",
+            )
+        })
+}
+
+/// A fresh record id: 32 lowercase hex digits.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// An id from a path, checked for shape so a typo is a 400 rather than a 404.
+pub(crate) fn checked_id(id: &str) -> ApiResult<&str> {
+    if id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        Ok(id)
+    } else {
+        Err(ApiError::bad_request(format!(
+            "id: {id:?} is not a kafka-sync id (32 lowercase hex digits)"
+        )))
+    }
+}

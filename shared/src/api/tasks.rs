@@ -1,0 +1,245 @@
+//! `/v1/tasks`: create (with every check DESIGN §3/§4 asks), read, change, pause, resume,
+//! delete, progress and events; and `/v1/processing/test`.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::Tenant;
+use super::body::JsonBody;
+use super::error::{ApiError, ApiResult};
+use super::{AppState, checked_id};
+use crate::store::{Level, StoreError};
+use crate::lifecycle::{TaskRecord, TaskState};
+use crate::task::{TaskSpec, apply_patch, parse_task_spec};
+
+/// How long a task create may spend asking the source cluster about its topic.
+const TOPIC_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl AppState {
+    /// How to reach a stored connection, password included.
+    async fn access(&self, tenant: &str, id: &str) -> ApiResult<crate::kafka::ClusterAccess> {
+        let record = self.store.get_connection(tenant, id).await?;
+        let password = match &record.secret_ref {
+            Some(secret) => Some(self.secrets.get(secret).await?),
+            None => None,
+        };
+        Ok(record.access(password))
+    }
+
+    async fn state_event(&self, task: &TaskRecord, message: String) {
+        if let Err(e) = self
+            .store
+            .add_event(&task.id, Level::Info, "state", &message)
+            .await
+        {
+            tracing::warn!(task = %task.id, error = %e, "could not record an event");
+        }
+    }
+}
+
+/// The checks that need the outside world: the connections exist, and a topic-level
+/// task's source topic exists on its cluster.
+async fn check_references(app: &AppState, tenant: &str, spec: &TaskSpec) -> ApiResult<()> {
+    for (field, id) in ["source", "target"].into_iter().zip(spec.connection_ids()) {
+        match app.store.get_connection(tenant, id).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound(_)) => {
+                return Err(ApiError::bad_request(format!(
+                    "{field}: no connection with id {id:?}"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let TaskSpec::Topic(topic) = spec {
+        let access = app.access(tenant, &topic.source).await?;
+        let partitions = access
+            .topic_partition_count(&topic.source_topic, TOPIC_CHECK_TIMEOUT)
+            .await
+            .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+        if partitions.is_none() {
+            return Err(ApiError::unprocessable(format!(
+                "source_topic: topic {:?} does not exist on the source cluster",
+                topic.source_topic
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub async fn create(
+    State(app): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let spec = parse_task_spec(&body)?;
+    spec.validate()?;
+    check_references(&app, &tenant, &spec).await?;
+    let record = TaskRecord::new(super::new_id(), spec);
+    app.store.create_task(&tenant, &record).await?;
+    app.state_event(&record, format!("task created; state {}", record.state.as_str()))
+        .await;
+    tracing::info!(task = %record.id, "task created");
+    Ok((StatusCode::CREATED, Json(record.view())))
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+) -> ApiResult<Json<Value>> {
+    let tasks = app.store.list_tasks(&tenant).await?;
+    let views: Vec<Value> = tasks.iter().map(TaskRecord::view).collect();
+    Ok(Json(json!({ "tasks": views })))
+}
+
+pub async fn get(
+    State(app): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let task = app.store.get_task(&tenant, checked_id(&id)?).await?;
+    Ok(Json(task.view()))
+}
+
+pub async fn update(
+    State(app): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let id = checked_id(&id)?;
+    // Check the patch against the current spec first, so bad input is a 400 before any write.
+    let current = app.store.get_task(&tenant, id).await?;
+    apply_patch(&current.spec, &patch)?;
+    let updated = app
+        .store
+        .update_task(&tenant, id, |task| {
+            Ok(task.with_spec(apply_patch(&task.spec, &patch)?))
+        })
+        .await?;
+    app.state_event(&updated, "task settings changed".into()).await;
+    Ok(Json(updated.view()))
+}
+
+/// Moves a task to `to` from one of `from`; anything else is a 409 naming the state.
+async fn transition(
+    app: &AppState,
+    tenant: &str,
+    id: &str,
+    from: &[TaskState],
+    to: TaskState,
+) -> ApiResult<Json<Value>> {
+    let id = checked_id(id)?;
+    let updated = app
+        .store
+        .update_task(tenant, id, |task| {
+            if task.state == to || from.contains(&task.state) {
+                Ok(task.with_state(to, None))
+            } else {
+                Err(StoreError::InUse(format!(
+                    "task {id} is {} and cannot become {}",
+                    task.state.as_str(),
+                    to.as_str()
+                )))
+            }
+        })
+        .await?;
+    app.state_event(&updated, format!("state {}", to.as_str()))
+        .await;
+    Ok(Json(updated.view()))
+}
+
+pub async fn pause(
+    State(app): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    transition(&app, &tenant, &id, &[TaskState::Running, TaskState::Failed], TaskState::Paused).await
+}
+
+pub async fn resume(
+    State(app): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    transition(&app, &tenant, &id, &[TaskState::Paused, TaskState::Failed], TaskState::Running).await
+}
+
+pub async fn delete(
+    State(app): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    app.store.delete_task(&tenant, checked_id(&id)?).await?;
+    tracing::info!(task = %id, "task deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn progress(
+    State(app): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let task = app.store.get_task(&tenant, checked_id(&id)?).await?;
+    let checkpoints = app.store.checkpoints(&task.id).await?;
+    let source = app.access(&tenant, task.spec.connection_ids()[0]).await?;
+    let mut topics: Vec<Value> = Vec::new();
+    let (mut messages, mut lag) = (0i64, 0i64);
+    for (partition, next_offset) in &checkpoints {
+        let end = source
+            .end_offset(&partition.topic, partition.partition, TOPIC_CHECK_TIMEOUT)
+            .await
+            .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+        let partition_lag = (end - next_offset).max(0);
+        lag += partition_lag;
+        messages += next_offset;
+        let entry = json!({
+            "partition": partition.partition, "source_end_offset": end,
+            "next_offset": next_offset, "lag": partition_lag
+        });
+        match topics.iter_mut().find(|t| t["topic"] == partition.topic) {
+            Some(topic) => topic["partitions"].as_array_mut().expect("built below").push(entry),
+            None => topics.push(json!({ "topic": partition.topic, "partitions": [entry] })),
+        }
+    }
+    Ok(Json(json!({
+        "state": task.state.as_str(),
+        "totals": { "messages": messages, "lag": lag },
+        "topics": topics,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    limit: Option<usize>,
+}
+
+pub async fn events(
+    State(app): State<AppState>,
+    Extension(Tenant(tenant)): Extension<Tenant>,
+    Path(id): Path<String>,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("limit: must be between 1 and 1000"));
+    }
+    let task = app.store.get_task(&tenant, checked_id(&id)?).await?;
+    let events = app.store.events(&task.id, limit).await?;
+    Ok(Json(json!({ "events": events })))
+}
+
+pub async fn processing_test(JsonBody(_body): JsonBody) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "not_built_yet",
+        "the processing test endpoint is not built yet (issue #7); nothing was run",
+    )
+}
