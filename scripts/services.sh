@@ -10,6 +10,7 @@
 #   env     print the variables the tests read, for `eval "$(scripts/services.sh env)"`.
 # Ports (override by environment):
 #   KSYNC_SOURCE_PORT (19092) KSYNC_SOURCE_CONTROLLER_PORT (19093)
+#   KSYNC_SOURCE_SASL_PORT (19094: SASL_PLAINTEXT, PLAIN and SCRAM, user ksync)
 #   KSYNC_TARGET_PORT (29092) KSYNC_TARGET_CONTROLLER_PORT (29093)
 #   KSYNC_DYNAMODB_PORT (18000)
 # Downloads go to ~/.m2 and $KAFKA_SYNC_CACHE (default ~/.cache/kafka-sync), never into
@@ -21,6 +22,10 @@ cache="${KAFKA_SYNC_CACHE:-$HOME/.cache/kafka-sync}"
 run="${KAFKA_SYNC_RUN:-$cache/run}"
 source_port="${KSYNC_SOURCE_PORT:-19092}"
 source_controller_port="${KSYNC_SOURCE_CONTROLLER_PORT:-19093}"
+source_sasl_port="${KSYNC_SOURCE_SASL_PORT:-19094}"
+# The SASL user the source cluster knows, for tests of authenticated connections.
+sasl_user=ksync
+sasl_password=ksync-secret
 target_port="${KSYNC_TARGET_PORT:-29092}"
 target_controller_port="${KSYNC_TARGET_CONTROLLER_PORT:-29093}"
 dynamodb_port="${KSYNC_DYNAMODB_PORT:-18000}"
@@ -73,23 +78,39 @@ wait_for_port() {
   return 1
 }
 
+# start_kafka NAME PORT CONTROLLER_PORT [SASL_PORT]: a SASL_PORT adds a SASL_PLAINTEXT
+# listener with PLAIN and SCRAM-SHA-256/512 for user $sasl_user.
 start_kafka() {
-  local name="$1" port="$2" controller_port="$3"
+  local name="$1" port="$2" controller_port="$3" sasl_port="${4:-}"
   local dir="$run/kafka-$name"
   mkdir -p "$dir"
   if running "$dir/pid" "$dir/server.properties"; then
     log "kafka $name already running (pid $(cat "$dir/pid"))"
     return
   fi
+  local listeners="PLAINTEXT://127.0.0.1:$port"
+  local protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+  local sasl_config="" scram_args=()
+  if [[ -n "$sasl_port" ]]; then
+    listeners="$listeners,SASL_PLAINTEXT://127.0.0.1:$sasl_port"
+    protocols="$protocols,SASL_PLAINTEXT:SASL_PLAINTEXT"
+    sasl_config="sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$sasl_user=\"$sasl_password\";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    scram_args=(--add-scram "SCRAM-SHA-256=[name=$sasl_user,password=$sasl_password]"
+      --add-scram "SCRAM-SHA-512=[name=$sasl_user,password=$sasl_password]")
+  fi
   cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
+$sasl_config
 log.dirs=$dir/data
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -115,7 +136,7 @@ EOF
     cluster_id="$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
     log "formatting kafka $name (cluster id $cluster_id)"
     java -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$kafka_lib/*" \
-      kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
+      kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" "${scram_args[@]}" >"$dir/format.log" 2>&1 \
       || { cat "$dir/format.log" >&2; return 1; }
   fi
   log "starting kafka $name on 127.0.0.1:$port"
@@ -166,7 +187,7 @@ up() {
   command -v mvn >/dev/null || { log "mvn is not installed"; exit 1; }
   fetch "$here/maven/kafka/pom.xml" "$kafka_lib"
   fetch "$here/maven/dynamodb/pom.xml" "$dynamodb_lib"
-  start_kafka source "$source_port" "$source_controller_port"
+  start_kafka source "$source_port" "$source_controller_port" "$source_sasl_port"
   start_kafka target "$target_port" "$target_controller_port"
   start_dynamodb
   wait_for_port "kafka source" "$source_port" "$run/kafka-source/pid" "$run/kafka-source/server.log"
@@ -199,6 +220,9 @@ status() {
 env_vars() {
   cat <<EOF
 export KSYNC_SOURCE_BOOTSTRAP=127.0.0.1:$source_port
+export KSYNC_SOURCE_SASL_BOOTSTRAP=127.0.0.1:$source_sasl_port
+export KSYNC_SASL_USER=$sasl_user
+export KSYNC_SASL_PASSWORD=$sasl_password
 export KSYNC_TARGET_BOOTSTRAP=127.0.0.1:$target_port
 export DYNAMODB_ENDPOINT=http://127.0.0.1:$dynamodb_port
 EOF

@@ -60,13 +60,12 @@ async fn keyed_records_with_headers_read_back_byte_identical() {
         .iter()
         .map(|(key, value, header)| {
             producer.send(
-                FutureRecord::to(&topic)
-                    .key(key)
-                    .payload(value)
-                    .headers(OwnedHeaders::new().insert(Header {
+                FutureRecord::to(&topic).key(key).payload(value).headers(
+                    OwnedHeaders::new().insert(Header {
                         key: "seq",
                         value: Some(header),
-                    })),
+                    }),
+                ),
                 TIMEOUT,
             )
         })
@@ -145,10 +144,7 @@ async fn a_topic_created_with_configs_reads_back_with_them() {
         assert_eq!(configs.get(name).map(String::as_str), Some(value), "{name}");
     }
 
-    let metadata = admin
-        .inner()
-        .fetch_metadata(Some(&topic), TIMEOUT)
-        .unwrap();
+    let metadata = admin.inner().fetch_metadata(Some(&topic), TIMEOUT).unwrap();
     assert_eq!(metadata.topics()[0].partitions().len(), 3);
 }
 
@@ -188,9 +184,11 @@ async fn a_dynamodb_conditional_put_fails_the_second_time() {
     };
     put().await.unwrap();
     let second = put().await.unwrap_err().into_service_error();
-    assert!(
-        second.is_conditional_check_failed_exception(),
-        "{second:?}"
-    );
-    client.delete_table().table_name(&table).send().await.unwrap();
+    assert!(second.is_conditional_check_failed_exception(), "{second:?}");
+    client
+        .delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
 }

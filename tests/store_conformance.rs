@@ -39,10 +39,18 @@ async fn connections_crud(store: Store) {
     let record = connection(&id(1), "src", 0);
     store.create_connection("t1", &record).await.unwrap();
     assert_eq!(store.get_connection("t1", &id(1)).await.unwrap(), record);
-    assert_eq!(store.list_connections("t1").await.unwrap(), vec![record.clone()]);
+    assert_eq!(
+        store.list_connections("t1").await.unwrap(),
+        vec![record.clone()]
+    );
     // Names are unique per tenant, not across tenants; tenants see only their own.
-    let duplicate = store.create_connection("t1", &connection(&id(2), "src", 0)).await;
-    assert!(matches!(duplicate, Err(StoreError::Duplicate(_))), "{duplicate:?}");
+    let duplicate = store
+        .create_connection("t1", &connection(&id(2), "src", 0))
+        .await;
+    assert!(
+        matches!(duplicate, Err(StoreError::Duplicate(_))),
+        "{duplicate:?}"
+    );
     store
         .create_connection("t2", &connection(&id(3), "src", 0))
         .await
@@ -62,8 +70,14 @@ async fn connections_crud(store: Store) {
 }
 
 async fn tasks_crud_and_connection_in_use(store: Store) {
-    store.create_connection("t", &connection(&id(1), "a", 0)).await.unwrap();
-    store.create_connection("t", &connection(&id(2), "b", 0)).await.unwrap();
+    store
+        .create_connection("t", &connection(&id(1), "a", 0))
+        .await
+        .unwrap();
+    store
+        .create_connection("t", &connection(&id(2), "b", 0))
+        .await
+        .unwrap();
     let created = task(&id(10), "dr", &id(1), &id(2));
     store.create_task("t", &created).await.unwrap();
     assert_eq!(store.get_task("t", &id(10)).await.unwrap(), created);
@@ -72,7 +86,9 @@ async fn tasks_crud_and_connection_in_use(store: Store) {
     assert!(matches!(in_use, Err(StoreError::InUse(_))), "{in_use:?}");
 
     // A task on a deleted (missing) connection cannot be created.
-    let orphan = store.create_task("t", &task(&id(11), "x", &id(9), &id(2))).await;
+    let orphan = store
+        .create_task("t", &task(&id(11), "x", &id(9), &id(2)))
+        .await;
     assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
 
     let renamed = store
@@ -85,15 +101,23 @@ async fn tasks_crud_and_connection_in_use(store: Store) {
         .unwrap();
     assert_eq!(renamed.state, TaskState::Paused);
     // The old name is free, the new one taken.
-    store.create_task("t", &task(&id(12), "dr", &id(1), &id(2))).await.unwrap();
-    let taken = store.create_task("t", &task(&id(13), "dr-2", &id(1), &id(2))).await;
+    store
+        .create_task("t", &task(&id(12), "dr", &id(1), &id(2)))
+        .await
+        .unwrap();
+    let taken = store
+        .create_task("t", &task(&id(13), "dr-2", &id(1), &id(2)))
+        .await;
     assert!(matches!(taken, Err(StoreError::Duplicate(_))), "{taken:?}");
 
     let all = store.all_tasks().await.unwrap();
     assert_eq!(all.len(), 2);
     assert!(all.iter().all(|(tenant, _)| tenant == "t"));
 
-    store.add_event(&id(10), Level::Info, "state", "x").await.unwrap();
+    store
+        .add_event(&id(10), Level::Info, "state", "x")
+        .await
+        .unwrap();
     store.delete_task("t", &id(10)).await.unwrap();
     store.delete_task("t", &id(12)).await.unwrap();
     assert!(store.list_tasks("t").await.unwrap().is_empty());
@@ -110,13 +134,21 @@ async fn quotas(store: Store) {
             .await
             .unwrap();
     }
-    let over = store.create_connection("q", &connection(&id(150), "c150", 0)).await;
+    let over = store
+        .create_connection("q", &connection(&id(150), "c150", 0))
+        .await;
     assert!(matches!(over, Err(StoreError::Quota(_))), "{over:?}");
     // Another tenant has a quota of its own.
-    store.create_connection("other", &connection(&id(151), "c", 0)).await.unwrap();
+    store
+        .create_connection("other", &connection(&id(151), "c", 0))
+        .await
+        .unwrap();
     // A delete frees a place.
     store.delete_connection("q", &id(0)).await.unwrap();
-    store.create_connection("q", &connection(&id(150), "c150", 0)).await.unwrap();
+    store
+        .create_connection("q", &connection(&id(150), "c150", 0))
+        .await
+        .unwrap();
 }
 
 async fn listing_past_one_page(store: Store) {
@@ -136,17 +168,39 @@ async fn listing_past_one_page(store: Store) {
 
 async fn lease_lifecycle_and_fencing(store: Store) {
     let task = id(1);
-    let first = store.acquire_lease(&task, 0, "w1", 60_000).await.unwrap().unwrap();
-    assert!(store.acquire_lease(&task, 0, "w2", 60_000).await.unwrap().is_none());
+    let first = store
+        .acquire_lease(&task, 0, "w1", 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .acquire_lease(&task, 0, "w2", 60_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Another slot is independent.
-    assert!(store.acquire_lease(&task, 1, "w2", 60_000).await.unwrap().is_some());
+    assert!(
+        store
+            .acquire_lease(&task, 1, "w2", 60_000)
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     let mut held = first.clone();
     store.renew_lease(&mut held, 60_000).await.unwrap();
     assert!(held.epoch > first.epoch);
 
-    let p0 = PartitionRef { topic: "orders".into(), partition: 0 };
-    let mapping = OffsetMapping { source_offset: 9, target_offset: 19 };
+    let p0 = PartitionRef {
+        topic: "orders".into(),
+        partition: 0,
+    };
+    let mapping = OffsetMapping {
+        source_offset: 9,
+        target_offset: 19,
+    };
     store
         .commit_checkpoints(&held, &[(p0.clone(), 10)], &[(p0.clone(), mapping)])
         .await
@@ -154,29 +208,50 @@ async fn lease_lifecycle_and_fencing(store: Store) {
     assert_eq!(store.checkpoints(&task).await.unwrap()[&p0], 10);
 
     // A holder that renewed past `first` fences `first` out.
-    let stale = store.commit_checkpoints(&first, &[(p0.clone(), 99)], &[]).await;
+    let stale = store
+        .commit_checkpoints(&first, &[(p0.clone(), 99)], &[])
+        .await;
     assert!(matches!(stale, Err(StoreError::Fenced { .. })), "{stale:?}");
     assert_eq!(store.checkpoints(&task).await.unwrap()[&p0], 10);
 
     // Expired: another worker takes over and the old holder can neither renew nor commit.
-    let mut short = store.acquire_lease(&task, 2, "w1", 200).await.unwrap().unwrap();
+    let mut short = store
+        .acquire_lease(&task, 2, "w1", 200)
+        .await
+        .unwrap()
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    let taker = store.acquire_lease(&task, 2, "w2", 60_000).await.unwrap().unwrap();
+    let taker = store
+        .acquire_lease(&task, 2, "w2", 60_000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(taker.owner, "w2");
     assert!(matches!(
         store.renew_lease(&mut short, 60_000).await,
         Err(StoreError::Fenced { .. })
     ));
     assert!(matches!(
-        store.commit_checkpoints(&short, &[(p0.clone(), 500)], &[]).await,
+        store
+            .commit_checkpoints(&short, &[(p0.clone(), 500)], &[])
+            .await,
         Err(StoreError::Fenced { .. })
     ));
-    store.commit_checkpoints(&taker, &[(p0.clone(), 20)], &[]).await.unwrap();
+    store
+        .commit_checkpoints(&taker, &[(p0.clone(), 20)], &[])
+        .await
+        .unwrap();
     assert_eq!(store.checkpoints(&task).await.unwrap()[&p0], 20);
 
     // Released: free at once for the next worker.
     store.release_lease(&taker).await.unwrap();
-    assert!(store.acquire_lease(&task, 2, "w3", 60_000).await.unwrap().is_some());
+    assert!(
+        store
+            .acquire_lease(&task, 2, "w3", 60_000)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 async fn racing_writers_one_lease_winner(store: Store) {
@@ -203,13 +278,31 @@ async fn racing_creates_respect_unique_names(store: Store) {
 
 async fn mappings_in_numeric_order_and_events_newest_first(store: Store) {
     let task = id(3);
-    let lease = store.acquire_lease(&task, 0, "w", 60_000).await.unwrap().unwrap();
-    let p = PartitionRef { topic: "t".into(), partition: 3 };
+    let lease = store
+        .acquire_lease(&task, 0, "w", 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let p = PartitionRef {
+        topic: "t".into(),
+        partition: 3,
+    };
     let samples: Vec<_> = [100, 9, 1000, 10]
         .into_iter()
-        .map(|o| (p.clone(), OffsetMapping { source_offset: o, target_offset: o + 1 }))
+        .map(|o| {
+            (
+                p.clone(),
+                OffsetMapping {
+                    source_offset: o,
+                    target_offset: o + 1,
+                },
+            )
+        })
         .collect();
-    store.commit_checkpoints(&lease, &[], &samples).await.unwrap();
+    store
+        .commit_checkpoints(&lease, &[], &samples)
+        .await
+        .unwrap();
     let offsets: Vec<i64> = store
         .mappings(&task, &p)
         .await
@@ -219,15 +312,31 @@ async fn mappings_in_numeric_order_and_events_newest_first(store: Store) {
         .collect();
     assert_eq!(offsets, vec![9, 10, 100, 1000]);
     // Another partition's samples stay apart (partition 3 vs 30).
-    let p30 = PartitionRef { topic: "t".into(), partition: 30 };
+    let p30 = PartitionRef {
+        topic: "t".into(),
+        partition: 30,
+    };
     store
-        .commit_checkpoints(&lease, &[], &[(p30, OffsetMapping { source_offset: 1, target_offset: 1 })])
+        .commit_checkpoints(
+            &lease,
+            &[],
+            &[(
+                p30,
+                OffsetMapping {
+                    source_offset: 1,
+                    target_offset: 1,
+                },
+            )],
+        )
         .await
         .unwrap();
     assert_eq!(store.mappings(&task, &p).await.unwrap().len(), 4);
 
     for n in 0..5 {
-        store.add_event(&task, Level::Info, "k", &format!("e{n}")).await.unwrap();
+        store
+            .add_event(&task, Level::Info, "k", &format!("e{n}"))
+            .await
+            .unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     let events = store.events(&task, 3).await.unwrap();

@@ -92,10 +92,16 @@ impl ConnectionRequest {
             }
             (Some(sasl), true) => {
                 if sasl.username.is_empty() {
-                    return Err(FieldError::new("security.sasl.username", "must not be empty"));
+                    return Err(FieldError::new(
+                        "security.sasl.username",
+                        "must not be empty",
+                    ));
                 }
                 if sasl.password.is_empty() {
-                    return Err(FieldError::new("security.sasl.password", "must not be empty"));
+                    return Err(FieldError::new(
+                        "security.sasl.password",
+                        "must not be empty",
+                    ));
                 }
             }
             (None, false) => {}

@@ -152,7 +152,8 @@ impl ClusterAccess {
     /// every broker it has, giving up after `timeout`.
     pub async fn describe(&self, timeout: Duration) -> Result<ClusterDescription, AccessError> {
         let access = self.clone();
-        self.blocking(move || access.describe_blocking(timeout)).await
+        self.blocking(move || access.describe_blocking(timeout))
+            .await
     }
 
     /// The partition count of `topic`, or `None` when the cluster has no such topic.

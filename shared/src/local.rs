@@ -22,7 +22,9 @@ pub fn home() -> PathBuf {
     std::env::var_os("KAFKA_SYNC_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            let base = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+            let base = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
             base.join(".local/share/kafka-sync")
         })
 }

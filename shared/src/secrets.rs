@@ -17,7 +17,12 @@ pub struct SecretError(pub String);
 #[async_trait]
 pub trait SecretStore: Send + Sync {
     /// Keeps a password for a connection and returns the reference to store with it.
-    async fn put(&self, tenant: &str, connection_id: &str, password: &str) -> Result<String, SecretError>;
+    async fn put(
+        &self,
+        tenant: &str,
+        connection_id: &str,
+        password: &str,
+    ) -> Result<String, SecretError>;
     async fn get(&self, secret_ref: &str) -> Result<String, SecretError>;
     async fn delete(&self, secret_ref: &str) -> Result<(), SecretError>;
 }
@@ -83,14 +88,22 @@ fn read_or_create_key_file(path: &Path) -> Result<String, SecretError> {
 
 #[async_trait]
 impl SecretStore for LocalSecrets {
-    async fn put(&self, _tenant: &str, _connection_id: &str, password: &str) -> Result<String, SecretError> {
+    async fn put(
+        &self,
+        _tenant: &str,
+        _connection_id: &str,
+        password: &str,
+    ) -> Result<String, SecretError> {
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
         let sealed = self
             .cipher
             .encrypt(Nonce::from_slice(&nonce), password.as_bytes())
             .map_err(|_| SecretError("encryption failed".into()))?;
-        Ok(format!("{LOCAL_PREFIX}{}", BASE64.encode([&nonce[..], &sealed].concat())))
+        Ok(format!(
+            "{LOCAL_PREFIX}{}",
+            BASE64.encode([&nonce[..], &sealed].concat())
+        ))
     }
 
     async fn get(&self, secret_ref: &str) -> Result<String, SecretError> {
@@ -138,14 +151,25 @@ fn aws_error(e: impl std::error::Error) -> SecretError {
 fn secret_name(tenant: &str, connection_id: &str) -> String {
     let tenant: String = tenant
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "/_+=.@-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "/_+=.@-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("kafka-sync/{tenant}/{connection_id}")
 }
 
 #[async_trait]
 impl SecretStore for AwsSecrets {
-    async fn put(&self, tenant: &str, connection_id: &str, password: &str) -> Result<String, SecretError> {
+    async fn put(
+        &self,
+        tenant: &str,
+        connection_id: &str,
+        password: &str,
+    ) -> Result<String, SecretError> {
         let created = self
             .client
             .create_secret()

@@ -59,8 +59,8 @@ pub enum StoreKind {
 
 /// A fresh, empty store of that kind: a new redb file, or a new DynamoDB Local table.
 pub async fn fresh_store(kind: StoreKind) -> kafka_sync::store::Store {
-    use std::sync::Arc;
     use kafka_sync::store::{Store, dynamodb::DynamoBackend, embedded::EmbeddedBackend};
+    use std::sync::Arc;
     match kind {
         StoreKind::Embedded => {
             let path = scratch_dir().join(format!("{}.redb", unique_name("store")));

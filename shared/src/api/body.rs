@@ -60,7 +60,11 @@ pub fn typed<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiErro
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         // serde reports an unknown or missing field by name without a path to it.
-        let field = if path == "." { String::new() } else { format!("{path}: ") };
+        let field = if path == "." {
+            String::new()
+        } else {
+            format!("{path}: ")
+        };
         ApiError::bad_request(format!("{field}{inner}"))
     })
 }

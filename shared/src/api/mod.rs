@@ -60,7 +60,11 @@ pub(crate) fn new_id() -> String {
 
 /// An id from a path, checked for shape so a typo is a 400 rather than a 404.
 pub(crate) fn checked_id(id: &str) -> ApiResult<&str> {
-    if id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         Ok(id)
     } else {
         Err(ApiError::bad_request(format!(

@@ -35,20 +35,118 @@ pub fn routes() -> Vec<Route> {
         handler,
     };
     vec![
-        route("post", "/v1/connections", "Register a cluster: discovers its brokers and cluster id", Some(schema::<ConnectionRequest>), 201, post(connections::create)),
-        route("get", "/v1/connections", "List the tenant's connections", None, 200, get(connections::list)),
-        route("get", "/v1/connections/{id}", "Read a connection (never its password)", None, 200, get(connections::get)),
-        route("delete", "/v1/connections/{id}", "Delete a connection no task uses", None, 204, delete(connections::delete)),
-        route("post", "/v1/tasks", "Create an instance-level or topic-level task", Some(schema::<Map<String, Value>>), 201, post(tasks::create)),
-        route("get", "/v1/tasks", "List the tenant's tasks", None, 200, get(tasks::list)),
-        route("get", "/v1/tasks/{id}", "Read a task", None, 200, get(tasks::get)),
-        route("patch", "/v1/tasks/{id}", "Change a task's name, processing or error policy", Some(schema::<Map<String, Value>>), 200, patch(tasks::update)),
-        route("delete", "/v1/tasks/{id}", "Delete a task and everything kept for it", None, 204, delete(tasks::delete)),
-        route("post", "/v1/tasks/{id}/pause", "Pause a task", None, 200, post(tasks::pause)),
-        route("post", "/v1/tasks/{id}/resume", "Resume a paused or failed task from its checkpoints", None, 200, post(tasks::resume)),
-        route("get", "/v1/tasks/{id}/progress", "Per-partition progress of a task", None, 200, get(tasks::progress)),
-        route("get", "/v1/tasks/{id}/events", "The task's events, newest first", None, 200, get(tasks::events)),
-        route("post", "/v1/processing/test", "Run a processing config on sample messages", Some(schema::<Map<String, Value>>), 200, post(tasks::processing_test)),
+        route(
+            "post",
+            "/v1/connections",
+            "Register a cluster: discovers its brokers and cluster id",
+            Some(schema::<ConnectionRequest>),
+            201,
+            post(connections::create),
+        ),
+        route(
+            "get",
+            "/v1/connections",
+            "List the tenant's connections",
+            None,
+            200,
+            get(connections::list),
+        ),
+        route(
+            "get",
+            "/v1/connections/{id}",
+            "Read a connection (never its password)",
+            None,
+            200,
+            get(connections::get),
+        ),
+        route(
+            "delete",
+            "/v1/connections/{id}",
+            "Delete a connection no task uses",
+            None,
+            204,
+            delete(connections::delete),
+        ),
+        route(
+            "post",
+            "/v1/tasks",
+            "Create an instance-level or topic-level task",
+            Some(schema::<Map<String, Value>>),
+            201,
+            post(tasks::create),
+        ),
+        route(
+            "get",
+            "/v1/tasks",
+            "List the tenant's tasks",
+            None,
+            200,
+            get(tasks::list),
+        ),
+        route(
+            "get",
+            "/v1/tasks/{id}",
+            "Read a task",
+            None,
+            200,
+            get(tasks::get),
+        ),
+        route(
+            "patch",
+            "/v1/tasks/{id}",
+            "Change a task's name, processing or error policy",
+            Some(schema::<Map<String, Value>>),
+            200,
+            patch(tasks::update),
+        ),
+        route(
+            "delete",
+            "/v1/tasks/{id}",
+            "Delete a task and everything kept for it",
+            None,
+            204,
+            delete(tasks::delete),
+        ),
+        route(
+            "post",
+            "/v1/tasks/{id}/pause",
+            "Pause a task",
+            None,
+            200,
+            post(tasks::pause),
+        ),
+        route(
+            "post",
+            "/v1/tasks/{id}/resume",
+            "Resume a paused or failed task from its checkpoints",
+            None,
+            200,
+            post(tasks::resume),
+        ),
+        route(
+            "get",
+            "/v1/tasks/{id}/progress",
+            "Per-partition progress of a task",
+            None,
+            200,
+            get(tasks::progress),
+        ),
+        route(
+            "get",
+            "/v1/tasks/{id}/events",
+            "The task's events, newest first",
+            None,
+            200,
+            get(tasks::events),
+        ),
+        route(
+            "post",
+            "/v1/processing/test",
+            "Run a processing config on sample messages",
+            Some(schema::<Map<String, Value>>),
+            200,
+            post(tasks::processing_test),
+        ),
     ]
 }
 
@@ -96,10 +194,7 @@ fn build() -> Value {
         "/healthz".into(),
         json!({"get": {"summary": "Liveness; needs no auth", "security": [], "responses": {"200": {"description": "ok"}}}}),
     );
-    let mut schemas: Map<String, Value> = generator
-        .take_definitions(true)
-        .into_iter()
-        .collect();
+    let mut schemas: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
     schemas.insert(
         "Error".into(),
         json!({

@@ -13,8 +13,8 @@ use super::auth::Tenant;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use super::{AppState, checked_id};
-use crate::store::{Level, StoreError};
 use crate::lifecycle::{TaskRecord, TaskState};
+use crate::store::{Level, StoreError};
 use crate::task::{TaskSpec, apply_patch, parse_task_spec};
 
 /// How long a task create may spend asking the source cluster about its topic.
@@ -82,8 +82,11 @@ pub async fn create(
     check_references(&app, &tenant, &spec).await?;
     let record = TaskRecord::new(super::new_id(), spec);
     app.store.create_task(&tenant, &record).await?;
-    app.state_event(&record, format!("task created; state {}", record.state.as_str()))
-        .await;
+    app.state_event(
+        &record,
+        format!("task created; state {}", record.state.as_str()),
+    )
+    .await;
     tracing::info!(task = %record.id, "task created");
     Ok((StatusCode::CREATED, Json(record.view())))
 }
@@ -122,7 +125,8 @@ pub async fn update(
             Ok(task.with_spec(apply_patch(&task.spec, &patch)?))
         })
         .await?;
-    app.state_event(&updated, "task settings changed".into()).await;
+    app.state_event(&updated, "task settings changed".into())
+        .await;
     Ok(Json(updated.view()))
 }
 
@@ -159,7 +163,14 @@ pub async fn pause(
     Extension(Tenant(tenant)): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    transition(&app, &tenant, &id, &[TaskState::Running, TaskState::Failed], TaskState::Paused).await
+    transition(
+        &app,
+        &tenant,
+        &id,
+        &[TaskState::Running, TaskState::Failed],
+        TaskState::Paused,
+    )
+    .await
 }
 
 pub async fn resume(
@@ -167,7 +178,14 @@ pub async fn resume(
     Extension(Tenant(tenant)): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    transition(&app, &tenant, &id, &[TaskState::Paused, TaskState::Failed], TaskState::Running).await
+    transition(
+        &app,
+        &tenant,
+        &id,
+        &[TaskState::Paused, TaskState::Failed],
+        TaskState::Running,
+    )
+    .await
 }
 
 pub async fn delete(
@@ -203,7 +221,10 @@ pub async fn progress(
             "next_offset": next_offset, "lag": partition_lag
         });
         match topics.iter_mut().find(|t| t["topic"] == partition.topic) {
-            Some(topic) => topic["partitions"].as_array_mut().expect("built below").push(entry),
+            Some(topic) => topic["partitions"]
+                .as_array_mut()
+                .expect("built below")
+                .push(entry),
             None => topics.push(json!({ "topic": partition.topic, "partitions": [entry] })),
         }
     }
@@ -226,7 +247,8 @@ pub async fn events(
     Path(id): Path<String>,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))?;
+    let Query(query) =
+        query.map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit: must be between 1 and 1000"));

@@ -133,7 +133,9 @@ impl DynamoBackend {
             .await;
         match described {
             Ok(_) => return Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) => {}
             Err(e) => return Err(sdk_error(e, |_| false)),
         }
         let attribute = |name: &str| {
@@ -163,10 +165,15 @@ impl DynamoBackend {
             .await;
         match created {
             // Another process created it first.
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
+            {
                 Ok(())
             }
-            other_result => other_result.map(|_| ()).map_err(|e| sdk_error(e, |_| false)),
+            other_result => other_result
+                .map(|_| ())
+                .map_err(|e| sdk_error(e, |_| false)),
         }
     }
 
@@ -183,7 +190,12 @@ impl DynamoBackend {
                     .client
                     .put_item()
                     .table_name(&self.table)
-                    .set_item(Some(item_attributes(&key, &body, c.next_version(), expires_at)));
+                    .set_item(Some(item_attributes(
+                        &key,
+                        &body,
+                        c.next_version(),
+                        expires_at,
+                    )));
                 if let Some((expression, values)) = condition {
                     request = request
                         .condition_expression(expression)
@@ -233,7 +245,12 @@ impl DynamoBackend {
                 } => TransactWriteItem::builder().put(
                     Put::builder()
                         .table_name(&self.table)
-                        .set_item(Some(item_attributes(&key, &body, c.next_version(), expires_at)))
+                        .set_item(Some(item_attributes(
+                            &key,
+                            &body,
+                            c.next_version(),
+                            expires_at,
+                        )))
                         .set_condition_expression(expression)
                         .set_expression_attribute_values(values)
                         .build()
@@ -253,9 +270,9 @@ impl DynamoBackend {
                         .table_name(&self.table)
                         .set_key(Some(key_attributes(&key)))
                         // A check with no condition is meaningless; `Always` checks existence-agnostic.
-                        .condition_expression(
-                            expression.unwrap_or_else(|| "attribute_exists(pk) OR attribute_not_exists(pk)".to_owned()),
-                        )
+                        .condition_expression(expression.unwrap_or_else(|| {
+                            "attribute_exists(pk) OR attribute_not_exists(pk)".to_owned()
+                        }))
                         .set_expression_attribute_values(values)
                         .build()
                         .map_err(other)?,

@@ -515,7 +515,13 @@ impl Store {
 
     // ---- events ----
 
-    pub async fn add_event(&self, task_id: &str, level: Level, kind: &str, message: &str) -> Result<()> {
+    pub async fn add_event(
+        &self,
+        task_id: &str,
+        level: Level,
+        kind: &str,
+        message: &str,
+    ) -> Result<()> {
         let at = Utc::now();
         let event = Event {
             at,
@@ -728,7 +734,11 @@ impl Store {
     }
 
     /// A partition's offset-mapping samples, in source-offset order.
-    pub async fn mappings(&self, task_id: &str, partition: &PartitionRef) -> Result<Vec<OffsetMapping>> {
+    pub async fn mappings(
+        &self,
+        task_id: &str,
+        partition: &PartitionRef,
+    ) -> Result<Vec<OffsetMapping>> {
         let prefix = format!("{}#", partition_sk("mapping", partition));
         self.query_all(&task_pk(task_id), &prefix)
             .await?
@@ -746,7 +756,9 @@ pub async fn open(location: &str) -> Result<Store> {
             let client = dynamodb::DynamoBackend::client_from_env().await;
             Arc::new(dynamodb::DynamoBackend::connect(client, table).await?)
         }
-        None => Arc::new(embedded::EmbeddedBackend::open(std::path::Path::new(location))?),
+        None => Arc::new(embedded::EmbeddedBackend::open(std::path::Path::new(
+            location,
+        ))?),
     };
     Ok(Store::new(backend))
 }
