@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use harness::{StoreKind, fresh_store, unique_name};
-use kafka_sync::api::{AppState, Auth, router};
+use kafka_sync::api::{Services, Auth, router};
 use kafka_sync::secrets::LocalSecrets;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -22,7 +22,7 @@ struct Api {
 impl Api {
     /// The shared router on a real TCP port, over a fresh store of `kind`.
     async fn start(kind: StoreKind) -> Api {
-        let state = AppState {
+        let state = Services {
             store: fresh_store(kind).await,
             secrets: Arc::new(LocalSecrets::from_key(&rand_key())),
         };
@@ -869,7 +869,7 @@ api_tests!(dynamodb, StoreKind::DynamoDb);
 #[tokio::test]
 async fn lambda_tenant_is_the_iam_caller() {
     use tower::ServiceExt;
-    let state = AppState {
+    let state = Services {
         store: fresh_store(StoreKind::Embedded).await,
         secrets: Arc::new(LocalSecrets::from_key(&rand_key())),
     };

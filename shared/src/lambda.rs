@@ -6,14 +6,14 @@ use std::sync::Arc;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
-use crate::api::AppState;
+use crate::api::Services;
 use crate::secrets::AwsSecrets;
 
 /// The store (DynamoDB table `TABLE_NAME`) and Secrets Manager, as the template wires them.
-pub async fn api_state() -> Result<AppState, Error> {
+pub async fn api_state() -> Result<Services, Error> {
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
     let store = crate::store::open(&format!("dynamodb://{table}")).await?;
-    Ok(AppState {
+    Ok(Services {
         store,
         secrets: Arc::new(AwsSecrets::from_env().await),
     })

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::api::{AppState, Auth};
+use crate::api::{Services, Auth};
 use crate::secrets::LocalSecrets;
 
 pub struct Options {
@@ -53,7 +53,7 @@ fn tokens() -> Vec<String> {
 pub async fn run(options: Options) -> anyhow::Result<()> {
     let store = crate::store::open(&options.store).await?;
     let secrets = LocalSecrets::from_env_or_file(&home().join("secret.key"))?;
-    let state = AppState {
+    let state = Services {
         store,
         secrets: Arc::new(secrets),
     };

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::auth::Tenant;
 use super::body::{JsonBody, typed};
 use super::error::{ApiError, ApiResult};
-use super::{AppState, checked_id};
+use super::{Services, checked_id};
 use crate::connection::{ConnectionRecord, ConnectionRequest};
 use crate::kafka::ClusterAccess;
 
@@ -19,7 +19,7 @@ use crate::kafka::ClusterAccess;
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn create(
-    State(app): State<AppState>,
+    State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -67,7 +67,7 @@ pub async fn create(
 }
 
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
 ) -> ApiResult<Json<Value>> {
     let connections = app.store.list_connections(&tenant).await?;
@@ -76,7 +76,7 @@ pub async fn list(
 }
 
 pub async fn get(
-    State(app): State<AppState>,
+    State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -85,7 +85,7 @@ pub async fn get(
 }
 
 pub async fn delete(
-    State(app): State<AppState>,
+    State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {

@@ -80,6 +80,15 @@ impl From<SecretError> for ApiError {
     }
 }
 
+impl From<crate::services::AccessLookupError> for ApiError {
+    fn from(e: crate::services::AccessLookupError) -> Self {
+        match e {
+            crate::services::AccessLookupError::Store(e) => e.into(),
+            crate::services::AccessLookupError::Secret(e) => e.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message } });

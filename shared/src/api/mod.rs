@@ -8,8 +8,6 @@ mod error;
 mod openapi;
 mod tasks;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -18,17 +16,10 @@ pub use auth::{Auth, Tenant};
 pub use body::MAX_BODY_BYTES;
 pub use error::{ApiError, ApiResult};
 
-use crate::secrets::SecretStore;
-use crate::store::Store;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub secrets: Arc<dyn SecretStore>,
-}
+pub use crate::services::Services;
 
 /// The whole API. `/healthz` is open; everything else needs `auth`.
-pub fn router(state: AppState, auth: Auth) -> Router {
+pub fn router(state: Services, auth: Auth) -> Router {
     let authenticated = openapi::routes()
         .into_iter()
         .fold(Router::new(), |router, route| {

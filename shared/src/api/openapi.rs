@@ -7,7 +7,7 @@ use axum::routing::{MethodRouter, delete, get, patch, post};
 use schemars::{JsonSchema, SchemaGenerator, generate::SchemaSettings};
 use serde_json::{Map, Value, json};
 
-use super::{AppState, connections, tasks};
+use super::{Services, connections, tasks};
 use crate::connection::ConnectionRequest;
 
 type SchemaFn = fn(&mut SchemaGenerator) -> schemars::Schema;
@@ -18,7 +18,7 @@ pub struct Route {
     pub summary: &'static str,
     pub request: Option<SchemaFn>,
     pub success: u16,
-    pub handler: MethodRouter<AppState>,
+    pub handler: MethodRouter<Services>,
 }
 
 fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> schemars::Schema {

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::auth::Tenant;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
-use super::{AppState, checked_id};
+use super::{Services, checked_id};
 use crate::lifecycle::{TaskRecord, TaskState};
 use crate::store::{Level, StoreError};
 use crate::task::{TaskSpec, apply_patch, parse_task_spec};
@@ -20,17 +20,7 @@ use crate::task::{TaskSpec, apply_patch, parse_task_spec};
 /// How long a task create may spend asking the source cluster about its topic.
 const TOPIC_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
-impl AppState {
-    /// How to reach a stored connection, password included.
-    async fn access(&self, tenant: &str, id: &str) -> ApiResult<crate::kafka::ClusterAccess> {
-        let record = self.store.get_connection(tenant, id).await?;
-        let password = match &record.secret_ref {
-            Some(secret) => Some(self.secrets.get(secret).await?),
-            None => None,
-        };
-        Ok(record.access(password))
-    }
-
+impl Services {
     async fn state_event(&self, task: &TaskRecord, message: String) {
         if let Err(e) = self
             .store
@@ -44,7 +34,7 @@ impl AppState {
 
 /// The checks that need the outside world: the connections exist, and a topic-level
 /// task's source topic exists on its cluster.
-async fn check_references(app: &AppState, tenant: &str, spec: &TaskSpec) -> ApiResult<()> {
+async fn check_references(app: &Services, tenant: &str, spec: &TaskSpec) -> ApiResult<()> {
     for (field, id) in ["source", "target"].into_iter().zip(spec.connection_ids()) {
         match app.store.get_connection(tenant, id).await {
             Ok(_) => {}
@@ -73,7 +63,7 @@ async fn check_references(app: &AppState, tenant: &str, spec: &TaskSpec) -> ApiR
 }
 
 pub async fn create(
-    State(app): State<AppState>,
+    State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -92,7 +82,7 @@ pub async fn create(
 }
 
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
 ) -> ApiResult<Json<Value>> {
     let tasks = app.store.list_tasks(&tenant).await?;
@@ -101,7 +91,7 @@ pub async fn list(
 }
 
 pub async fn get(
-    State(app): State<AppState>,
+    State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -110,7 +100,7 @@ pub async fn get(
 }
 
 pub async fn update(
-    State(app): State<AppState>,
+    State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody,
@@ -132,7 +122,7 @@ pub async fn update(
 
 /// Moves a task to `to` from one of `from`; anything else is a 409 naming the state.
 async fn transition(
-    app: &AppState,
+    app: &Services,
     tenant: &str,
     id: &str,
     from: &[TaskState],
@@ -159,7 +149,7 @@ async fn transition(
 }
 
 pub async fn pause(
-    State(app): State<AppState>,
+    State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -174,7 +164,7 @@ pub async fn pause(
 }
 
 pub async fn resume(
-    State(app): State<AppState>,
+    State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -189,7 +179,7 @@ pub async fn resume(
 }
 
 pub async fn delete(
-    State(app): State<AppState>,
+    State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
@@ -199,7 +189,7 @@ pub async fn delete(
 }
 
 pub async fn progress(
-    State(app): State<AppState>,
+    State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -242,7 +232,7 @@ pub struct EventsQuery {
 }
 
 pub async fn events(
-    State(app): State<AppState>,
+    State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
     Path(id): Path<String>,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,

@@ -14,6 +14,8 @@
 //! | `task#{id}` | `checkpoint#{topic}#{partition}` | next source offset to copy |
 //! | `task#{id}` | `mapping#{topic}#{partition}#{source offset}` | source offset → target offset samples |
 //! | `task#{id}` | `event#{at}#{uuid}` | the event center (expires after 30 days) |
+//! | `task#{id}` | `seen#{topic}` | source topics metadata sync has initialized |
+//! | `task#{id}` | `progress#{part}` | progress documents (`metadata`, `offsets`) |
 //!
 //! Every multi-item change is one conditional transaction: read, decide, write with the
 //! versions read, and start over when another writer got there first.
@@ -22,7 +24,7 @@ pub mod backend;
 pub mod dynamodb;
 pub mod embedded;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -572,6 +574,55 @@ impl Store {
             }
         }
         Ok(events)
+    }
+
+    // ---- per-task documents: metadata state and progress ----
+
+    /// Source topics an earlier metadata run has seen.
+    pub async fn seen_topics(&self, task_id: &str) -> Result<BTreeSet<String>> {
+        Ok(self
+            .query_all(&task_pk(task_id), "seen#")
+            .await?
+            .into_iter()
+            .map(|item| item.key.sk["seen#".len()..].to_owned())
+            .collect())
+    }
+
+    pub async fn mark_seen(&self, task_id: &str, topics: &[String]) -> Result<()> {
+        let pk = task_pk(task_id);
+        for chunk in topics.chunks(100) {
+            let writes = chunk
+                .iter()
+                .map(|topic| Write::Put {
+                    key: Key::new(&pk, format!("seen#{topic}")),
+                    body: json!({}),
+                    expires_at: None,
+                    condition: Condition::Always,
+                })
+                .collect();
+            self.backend.write(writes).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn progress<T: DeserializeOwned>(&self, task_id: &str, part: &str) -> Result<Option<T>> {
+        self.backend
+            .get(&Key::new(task_pk(task_id), format!("progress#{part}")))
+            .await?
+            .map(|item| decode(&item))
+            .transpose()
+    }
+
+    pub async fn put_progress<T: Serialize>(&self, task_id: &str, part: &str, value: &T) -> Result<()> {
+        self.backend
+            .write(vec![Write::Put {
+                key: Key::new(task_pk(task_id), format!("progress#{part}")),
+                body: encode(value),
+                expires_at: None,
+                condition: Condition::Always,
+            }])
+            .await?;
+        Ok(())
     }
 
     // ---- leases, checkpoints, offset mappings ----
