@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use harness::{StoreKind, fresh_store, unique_name};
-use kafka_sync::api::{Services, Auth, router};
+use kafka_sync::api::{Auth, Services, router};
 use kafka_sync::secrets::LocalSecrets;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;

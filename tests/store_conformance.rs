@@ -4,7 +4,7 @@
 use harness::{StoreKind, fresh_store};
 use kafka_sync::connection::ConnectionRecord;
 use kafka_sync::lifecycle::{TaskRecord, TaskState};
-use kafka_sync::store::{Level, OffsetMapping, PartitionRef, Store, StoreError};
+use kafka_sync::store::{Checkpoint, Level, OffsetMapping, PartitionRef, Store, StoreError};
 use kafka_sync::task::parse_task_spec;
 use serde_json::json;
 
@@ -29,6 +29,14 @@ fn task(id: &str, name: &str, source: &str, target: &str) -> TaskRecord {
     }))
     .unwrap();
     TaskRecord::new(id.into(), spec)
+}
+
+fn at(next_offset: i64) -> Checkpoint {
+    Checkpoint {
+        next_offset,
+        copied: next_offset as u64,
+        bytes: 10 * next_offset as u64,
+    }
 }
 
 fn id(n: usize) -> String {
@@ -202,17 +210,17 @@ async fn lease_lifecycle_and_fencing(store: Store) {
         target_offset: 19,
     };
     store
-        .commit_checkpoints(&held, &[(p0.clone(), 10)], &[(p0.clone(), mapping)])
+        .commit_checkpoints(&held, &[(p0.clone(), at(10))], &[(p0.clone(), mapping)])
         .await
         .unwrap();
-    assert_eq!(store.checkpoints(&task).await.unwrap()[&p0], 10);
+    assert_eq!(store.checkpoints(&task).await.unwrap()[&p0], at(10));
 
     // A holder that renewed past `first` fences `first` out.
     let stale = store
-        .commit_checkpoints(&first, &[(p0.clone(), 99)], &[])
+        .commit_checkpoints(&first, &[(p0.clone(), at(99))], &[])
         .await;
     assert!(matches!(stale, Err(StoreError::Fenced { .. })), "{stale:?}");
-    assert_eq!(store.checkpoints(&task).await.unwrap()[&p0], 10);
+    assert_eq!(store.checkpoints(&task).await.unwrap()[&p0], at(10));
 
     // Expired: another worker takes over and the old holder can neither renew nor commit.
     let mut short = store
@@ -233,15 +241,15 @@ async fn lease_lifecycle_and_fencing(store: Store) {
     ));
     assert!(matches!(
         store
-            .commit_checkpoints(&short, &[(p0.clone(), 500)], &[])
+            .commit_checkpoints(&short, &[(p0.clone(), at(500))], &[])
             .await,
         Err(StoreError::Fenced { .. })
     ));
     store
-        .commit_checkpoints(&taker, &[(p0.clone(), 20)], &[])
+        .commit_checkpoints(&taker, &[(p0.clone(), at(20))], &[])
         .await
         .unwrap();
-    assert_eq!(store.checkpoints(&task).await.unwrap()[&p0], 20);
+    assert_eq!(store.checkpoints(&task).await.unwrap()[&p0], at(20));
 
     // Released: free at once for the next worker.
     store.release_lease(&taker).await.unwrap();

@@ -2,17 +2,24 @@
 //! per concern; the Lambda functions in `functions/` and `kafka-sync local` only trigger it.
 
 pub mod api;
+pub mod assignment;
 pub mod connection;
+pub mod dispatcher;
+pub mod jobs;
 pub mod kafka;
+pub mod kafka_admin;
 pub mod lambda;
 pub mod lifecycle;
 pub mod local;
+pub mod metadata_sync;
 pub mod names;
 pub mod processing;
+pub mod progress;
+pub mod replicator;
 pub mod secrets;
 pub mod services;
 pub mod store;
 pub mod task;
-pub mod topic_metadata;
 pub mod telemetry;
+pub mod topic_metadata;
 pub mod validation;

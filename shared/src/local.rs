@@ -1,12 +1,24 @@
 //! `kafka-sync local`: the API (and, as they are built, the schedules and workers) in one
 //! process, on an embedded store by default.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::api::{Services, Auth};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{Auth, Services};
+use crate::dispatcher::{SlotRef, wanted_slots};
+use crate::replicator::{Worker, WorkerSettings, report_failure};
 use crate::secrets::LocalSecrets;
+
+/// How often the local dispatcher looks for slots to start or stop.
+const DISPATCH_EVERY: Duration = Duration::from_secs(2);
+/// How often metadata sync looks for tasks to initialize (and for due runs).
+const METADATA_TICK: Duration = Duration::from_secs(1);
 
 pub struct Options {
     pub listen: SocketAddr,
@@ -59,17 +71,109 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     };
     tracing::info!(
         store = %options.store,
-        metadata_interval_secs = options.metadata_interval_secs,
         offset_interval_secs = options.offset_interval_secs,
-        "metadata sync, offset sync and replication workers are not built yet (issues #4, #5, #6); serving the API only"
+        "offset sync is not built yet (issue #6)"
     );
+    let stop = CancellationToken::new();
+    let metadata = tokio::spawn(metadata_loop(
+        state.clone(),
+        Duration::from_secs(options.metadata_interval_secs),
+        stop.clone(),
+    ));
+    let dispatcher = tokio::spawn(dispatch_loop(state.clone(), stop.clone()));
     let router = crate::api::router(state, Auth::Bearer(tokens()));
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, "kafka-sync local is serving");
+    let shutdown = stop.clone();
     axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            shutdown.cancel();
         })
         .await?;
+    stop.cancel();
+    let _ = tokio::join!(metadata, dispatcher);
     Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler can be installed");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+/// Initializes new tasks at once, and re-runs metadata sync every `interval`.
+async fn metadata_loop(services: Services, interval: Duration, stop: CancellationToken) {
+    while !stop.is_cancelled() {
+        if let Err(e) = crate::jobs::metadata_sync(&services, Some(interval)).await {
+            tracing::warn!(error = %e, "metadata sync round failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(METADATA_TICK) => {}
+            _ = stop.cancelled() => {}
+        }
+    }
+}
+
+/// Keeps one worker running per wanted slot, and stops the ones no longer wanted.
+async fn dispatch_loop(services: Services, stop: CancellationToken) {
+    let owner_prefix = format!("local-{}", uuid::Uuid::new_v4().simple());
+    let mut workers: HashMap<SlotRef, (CancellationToken, JoinHandle<()>)> = HashMap::new();
+    while !stop.is_cancelled() {
+        workers.retain(|_, (_, handle)| !handle.is_finished());
+        match wanted_slots(&services).await {
+            Ok(wanted) => {
+                workers.retain(|slot, (cancel, _)| {
+                    let keep = wanted.contains(slot);
+                    if !keep {
+                        cancel.cancel();
+                    }
+                    keep
+                });
+                for slot in wanted {
+                    if workers.contains_key(&slot) {
+                        continue;
+                    }
+                    let cancel = stop.child_token();
+                    let handle = tokio::spawn(run_worker(
+                        services.clone(),
+                        slot.clone(),
+                        format!("{owner_prefix}-{}", slot.slot),
+                        cancel.clone(),
+                    ));
+                    workers.insert(slot, (cancel, handle));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "dispatch round failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(DISPATCH_EVERY) => {}
+            _ = stop.cancelled() => {}
+        }
+    }
+    for (_, (cancel, handle)) in workers {
+        cancel.cancel();
+        let _ = handle.await;
+    }
+}
+
+async fn run_worker(services: Services, slot: SlotRef, owner: String, cancel: CancellationToken) {
+    let worker = Worker {
+        services: &services,
+        tenant: slot.tenant.clone(),
+        task_id: slot.task_id.clone(),
+        slot: slot.slot,
+        owner,
+        settings: WorkerSettings::default(),
+    };
+    match worker.run(&cancel, None).await {
+        Ok(exit) => tracing::debug!(task = %slot.task_id, slot = slot.slot, ?exit, "worker ended"),
+        Err(e) => {
+            tracing::warn!(task = %slot.task_id, slot = slot.slot, error = %e, "worker failed");
+            report_failure(&services, &slot.task_id, slot.slot, &e).await;
+        }
+    }
 }

@@ -23,7 +23,11 @@ pub enum AccessLookupError {
 
 impl Services {
     /// How to reach a stored connection, its password read back from the secret store.
-    pub async fn access(&self, tenant: &str, connection_id: &str) -> Result<ClusterAccess, AccessLookupError> {
+    pub async fn access(
+        &self,
+        tenant: &str,
+        connection_id: &str,
+    ) -> Result<ClusterAccess, AccessLookupError> {
         let record = self.store.get_connection(tenant, connection_id).await?;
         let password = match &record.secret_ref {
             Some(secret) => Some(self.secrets.get(secret).await?),

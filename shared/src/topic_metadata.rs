@@ -266,7 +266,13 @@ mod tests {
 
     #[test]
     fn rf_is_the_source_rf_when_the_target_has_enough_brokers() {
-        let plan = plan(&[source("a", 1, 2, &[])], &target(&[]), 5, &all(), &seen(&[]));
+        let plan = plan(
+            &[source("a", 1, 2, &[])],
+            &target(&[]),
+            5,
+            &all(),
+            &seen(&[]),
+        );
         assert!(matches!(
             plan.actions[0],
             Action::Create {
@@ -326,7 +332,10 @@ mod tests {
                     "a",
                     1,
                     1,
-                    &[("retention.ms", source_ms), ("retention.bytes", source_bytes)],
+                    &[
+                        ("retention.ms", source_ms),
+                        ("retention.bytes", source_bytes),
+                    ],
                 )],
                 &target(&[(
                     "a",
@@ -432,7 +441,9 @@ mod tests {
         let longer = format!("{exact}z");
         let (selected, skipped) = select([longer.as_str(), exact.as_str()], &all());
         assert_eq!(selected, vec![(exact.as_str(), exact.as_str())]);
-        assert!(matches!(&skipped[..], [Action::Skip { source_topic, .. }] if *source_topic == longer));
+        assert!(
+            matches!(&skipped[..], [Action::Skip { source_topic, .. }] if *source_topic == longer)
+        );
     }
 
     #[test]
@@ -460,7 +471,10 @@ mod tests {
             .collect();
         assert_eq!(created, vec!["orders.eu"]);
         let everything = super::plan(
-            &[source("__consumer_offsets", 50, 1, &[]), source("a", 1, 1, &[])],
+            &[
+                source("__consumer_offsets", 50, 1, &[]),
+                source("a", 1, 1, &[]),
+            ],
             &target(&[]),
             1,
             &all(),

@@ -1,6 +1,9 @@
 //! What every integration test needs: the two real clusters and DynamoDB Local that
 //! `scripts/services.sh up` started, and names no other test uses.
 
+pub mod local;
+pub mod records;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use kafka_sync::kafka::ClusterAccess;

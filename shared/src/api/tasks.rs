@@ -14,6 +14,7 @@ use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use super::{Services, checked_id};
 use crate::lifecycle::{TaskRecord, TaskState};
+use crate::replicator::initial_checkpoints;
 use crate::store::{Level, StoreError};
 use crate::task::{TaskSpec, apply_patch, parse_task_spec};
 
@@ -71,6 +72,12 @@ pub async fn create(
     spec.validate()?;
     check_references(&app, &tenant, &spec).await?;
     let record = TaskRecord::new(super::new_id(), spec);
+    // Start positions land before the task exists, so no worker can start without them.
+    let source = app.access(&tenant, record.spec.connection_ids()[0]).await?;
+    let positions = initial_checkpoints(&source, &record.spec)
+        .await
+        .map_err(|e| ApiError::unprocessable(format!("cannot read the source's offsets: {e}")))?;
+    app.store.seed_checkpoints(&record.id, &positions).await?;
     app.store.create_task(&tenant, &record).await?;
     app.state_event(
         &record,
@@ -194,35 +201,7 @@ pub async fn progress(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let task = app.store.get_task(&tenant, checked_id(&id)?).await?;
-    let checkpoints = app.store.checkpoints(&task.id).await?;
-    let source = app.access(&tenant, task.spec.connection_ids()[0]).await?;
-    let mut topics: Vec<Value> = Vec::new();
-    let (mut messages, mut lag) = (0i64, 0i64);
-    for (partition, next_offset) in &checkpoints {
-        let end = source
-            .end_offset(&partition.topic, partition.partition, TOPIC_CHECK_TIMEOUT)
-            .await
-            .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-        let partition_lag = (end - next_offset).max(0);
-        lag += partition_lag;
-        messages += next_offset;
-        let entry = json!({
-            "partition": partition.partition, "source_end_offset": end,
-            "next_offset": next_offset, "lag": partition_lag
-        });
-        match topics.iter_mut().find(|t| t["topic"] == partition.topic) {
-            Some(topic) => topic["partitions"]
-                .as_array_mut()
-                .expect("built below")
-                .push(entry),
-            None => topics.push(json!({ "topic": partition.topic, "partitions": [entry] })),
-        }
-    }
-    Ok(Json(json!({
-        "state": task.state.as_str(),
-        "totals": { "messages": messages, "lag": lag },
-        "topics": topics,
-    })))
+    Ok(Json(crate::progress::progress(&app, &tenant, &task).await?))
 }
 
 #[derive(Deserialize)]

@@ -1,12 +1,22 @@
-//! Step 2 of processing: the output fields, each built by an operation.
+//! Step 2 of processing: the output fields, each built by an operation. The config and its
+//! compilation are here; each op is a module of its own.
 
+mod custom;
+mod jsonpath;
+mod mapping;
+mod system_time;
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
-use jsonpath_rust::parser::model::JpQuery;
-use jsonpath_rust::parser::parse_json_path;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+pub use jsonpath::JsonPathQuery;
+
+use super::error::ProcessingError;
+use super::record::{FieldValue, Record};
 use super::{CompiledParse, Tagged};
 use crate::validation::FieldError;
 
@@ -79,32 +89,21 @@ pub enum CompiledOp {
     Custom(Value),
 }
 
-/// A JSONPath, parsed once, to run against any number of documents.
-#[derive(Clone, Debug)]
-pub struct JsonPathQuery(JpQuery);
-
-impl JsonPathQuery {
-    /// Parses `path` (RFC 9535 syntax, starting with `$`), or says in one line why not.
-    pub fn parse(path: &str) -> Result<Self, String> {
-        parse_json_path(path).map(Self).map_err(|err| {
-            let reason = match err {
-                jsonpath_rust::parser::errors::JsonPathError::PestError(pest) => {
-                    pest.variant.message().into_owned()
-                }
-                other => other.to_string(),
-            };
-            format!("not a valid JSONPath ({reason}): write it from the root, like `$.order.id`")
-        })
-    }
-
-    /// Every value the path selects in `document`, in document order; empty when it
-    /// selects nothing.
-    pub fn find<'a>(&self, document: &'a Value) -> Vec<&'a Value> {
-        // The only error is a query whose result is a computed value rather than a node of
-        // the document, which selects nothing in the document.
-        jsonpath_rust::query::js_path_process(&self.0, document)
-            .map(|found| found.into_iter().map(|node| node.val).collect())
-            .unwrap_or_default()
+impl CompiledOp {
+    /// This op's value for `record`. `document` is the record's JSONPath document, made on
+    /// first use and then shared by the message's other `jsonpath` fields.
+    pub(super) fn evaluate<'a, 'r: 'a>(
+        &'a self,
+        record: &'r Record<'_>,
+        document: &'a OnceCell<Cow<'r, Value>>,
+        now_ms: i64,
+    ) -> Result<FieldValue<'a>, ProcessingError> {
+        match self {
+            Self::Mapping(from) => mapping::evaluate(record, from),
+            Self::JsonPath(query) => query.evaluate(document.get_or_init(|| record.document())),
+            Self::SystemTime => Ok(system_time::evaluate(now_ms)),
+            Self::Custom(value) => Ok(custom::evaluate(value)),
+        }
     }
 }
 

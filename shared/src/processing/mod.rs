@@ -5,21 +5,31 @@
 //! `POST /v1/processing/test`), in exactly the JSON shape of the API, so it serializes back
 //! to what was given. [`compile`] validates it and turns it into [`CompiledProcessing`],
 //! the typed form with every regex and JSONPath compiled once, which is what runs for each
-//! message.
+//! message: [`CompiledProcessing::run`] takes a message value to its [`Output`]s, or to the
+//! [`ProcessingError`] that says why it cannot be processed.
+//!
+//! Layout: `parse`, `fields` and `output` hold each step's config and compilation, with one
+//! submodule per parse mode, field op and output format; `record` is what flows between the
+//! steps; `pipeline` runs them.
 
+mod error;
 mod fields;
 mod input;
 mod output;
 mod parse;
+mod pipeline;
+mod record;
 
 use serde::{Deserialize, Serialize};
 
+pub use error::ProcessingError;
 pub use fields::{CompiledField, CompiledOp, FieldOp, FieldSpec, JsonPathQuery};
 pub(crate) use input::compile_regex;
 use input::join_path;
 pub use input::{BODY, from_json};
 pub use output::{CompiledOutput, OutputConfig, OutputFormat};
 pub use parse::{CompiledParse, ParseConfig, ParseMode};
+pub use pipeline::Output;
 
 use crate::validation::FieldError;
 

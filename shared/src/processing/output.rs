@@ -1,8 +1,14 @@
-//! Step 3 of processing: how the output fields are rendered into the output value.
+//! Step 3 of processing: how the output fields are rendered into the output value. The
+//! config and its compilation are here; each format is a module of its own.
+
+mod json;
+mod key_value;
+mod value;
 
 use serde::{Deserialize, Serialize};
 
 use super::Tagged;
+use super::record::{FieldValue, Name};
 use crate::validation::FieldError;
 
 /// `{"format": "json"}` (the default), `{"format": "value", "separator": S}` (`S` defaults
@@ -95,6 +101,47 @@ impl OutputConfig {
                 }
             }
         })
+    }
+}
+
+/// Renders one output value, field by field.
+pub(super) struct Renderer<'c> {
+    output: &'c CompiledOutput,
+    out: Vec<u8>,
+    first: bool,
+}
+
+impl<'c> Renderer<'c> {
+    pub(super) fn new(output: &'c CompiledOutput, capacity: usize) -> Self {
+        let mut out = Vec::with_capacity(capacity);
+        if let CompiledOutput::Json = output {
+            json::begin(&mut out);
+        }
+        Self {
+            output,
+            out,
+            first: true,
+        }
+    }
+
+    pub(super) fn field(&mut self, name: Name<'_>, value: &FieldValue<'_>) {
+        let out = &mut self.out;
+        match self.output {
+            CompiledOutput::Json => json::field(out, self.first, name, value),
+            CompiledOutput::Value { separator } => value::field(out, self.first, separator, value),
+            CompiledOutput::KeyValue {
+                kv_separator,
+                separator,
+            } => key_value::field(out, self.first, kv_separator, separator, name, value),
+        }
+        self.first = false;
+    }
+
+    pub(super) fn finish(mut self) -> Vec<u8> {
+        if let CompiledOutput::Json = self.output {
+            json::end(&mut self.out);
+        }
+        self.out
     }
 }
 

@@ -1,8 +1,16 @@
-//! Step 1 of processing: how a message value is parsed into fields.
+//! Step 1 of processing: how a message value is parsed into fields. The config and its
+//! compilation are here; each mode's parsing is a module of its own.
 
-use regex::Regex;
+mod json;
+mod json_array;
+mod regex;
+mod separator;
+
+use ::regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use super::error::ProcessingError;
+use super::record::Record;
 use super::{Tagged, compile_regex};
 use crate::validation::FieldError;
 
@@ -143,6 +151,34 @@ impl CompiledParse {
             }),
             Self::Json | Self::JsonArraySingle | Self::JsonArrayMulti => None,
         }
+    }
+}
+
+/// The records of one message: one, or (`json_array_multi`) any number.
+pub(super) enum Records<'a> {
+    One(Record<'a>),
+    Many(Vec<Record<'a>>),
+}
+
+impl CompiledParse {
+    /// Parses a message's text. `ordered`: JSON objects keep their keys in document order
+    /// (for output without `fields`) rather than being `serde_json::Value`s (for lookups and
+    /// JSONPaths).
+    pub(super) fn parse<'a>(
+        &'a self,
+        text: &'a str,
+        ordered: bool,
+    ) -> Result<Records<'a>, ProcessingError> {
+        Ok(match self {
+            Self::Json => Records::One(json::parse(text, ordered)?),
+            Self::Separator(separator) => Records::One(separator::parse(text, separator)),
+            Self::NamedGroups { regex, names } => {
+                Records::One(regex::named_groups(text, regex, names)?)
+            }
+            Self::Matches(regex) => Records::One(regex::matches(text, regex)?),
+            Self::JsonArraySingle => Records::One(json_array::first(text, ordered)?),
+            Self::JsonArrayMulti => Records::Many(json_array::each(text, ordered)?),
+        })
     }
 }
 

@@ -111,6 +111,17 @@ pub struct PartitionRef {
     pub partition: i32,
 }
 
+/// How far a partition's copy has come: the next source offset to copy, and how many
+/// records and bytes were copied before it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub next_offset: i64,
+    #[serde(default)]
+    pub copied: u64,
+    #[serde(default)]
+    pub bytes: u64,
+}
+
 /// A source offset and the target offset the same record landed at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OffsetMapping {
@@ -605,7 +616,11 @@ impl Store {
         Ok(())
     }
 
-    pub async fn progress<T: DeserializeOwned>(&self, task_id: &str, part: &str) -> Result<Option<T>> {
+    pub async fn progress<T: DeserializeOwned>(
+        &self,
+        task_id: &str,
+        part: &str,
+    ) -> Result<Option<T>> {
         self.backend
             .get(&Key::new(task_pk(task_id), format!("progress#{part}")))
             .await?
@@ -613,7 +628,12 @@ impl Store {
             .transpose()
     }
 
-    pub async fn put_progress<T: Serialize>(&self, task_id: &str, part: &str, value: &T) -> Result<()> {
+    pub async fn put_progress<T: Serialize>(
+        &self,
+        task_id: &str,
+        part: &str,
+        value: &T,
+    ) -> Result<()> {
         self.backend
             .write(vec![Write::Put {
                 key: Key::new(task_pk(task_id), format!("progress#{part}")),
@@ -680,6 +700,21 @@ impl Store {
         }
     }
 
+    /// The slot's current lease, live or expired.
+    pub async fn lease(&self, task_id: &str, slot: u32) -> Result<Option<Lease>> {
+        let Some(item) = self.backend.get(&Self::lease_key(task_id, slot)).await? else {
+            return Ok(None);
+        };
+        let body: LeaseBody = decode(&item)?;
+        Ok(Some(Lease {
+            task_id: task_id.to_owned(),
+            slot,
+            owner: body.owner,
+            epoch: item.version,
+            expires_at_ms: body.expires_at_ms,
+        }))
+    }
+
     /// Extends the lease; fails with `Fenced` once another worker has taken it.
     pub async fn renew_lease(&self, lease: &mut Lease, ttl_ms: i64) -> Result<()> {
         let condition = Condition::Version(lease.epoch);
@@ -724,30 +759,15 @@ impl Store {
         }
     }
 
-    /// Records checkpoints (next source offset per partition) and offset-mapping samples,
-    /// only while `lease` is still held: a worker that lost its slot writes nothing.
+    /// Records checkpoints and offset-mapping samples, only while `lease` is still held:
+    /// a worker that lost its slot writes nothing.
     pub async fn commit_checkpoints(
         &self,
         lease: &Lease,
-        checkpoints: &[(PartitionRef, i64)],
+        checkpoints: &[(PartitionRef, Checkpoint)],
         mappings: &[(PartitionRef, OffsetMapping)],
     ) -> Result<()> {
-        let pk = task_pk(&lease.task_id);
-        let writes: Vec<Write> = checkpoints
-            .iter()
-            .map(|(p, next)| Write::Put {
-                key: Key::new(&pk, partition_sk("checkpoint", p)),
-                body: json!({ "next_offset": next }),
-                expires_at: None,
-                condition: Condition::Always,
-            })
-            .chain(mappings.iter().map(|(p, m)| Write::Put {
-                key: Key::new(&pk, mapping_sk(p, m.source_offset)),
-                body: encode(m),
-                expires_at: None,
-                condition: Condition::Always,
-            }))
-            .collect();
+        let writes = Self::checkpoint_writes(&lease.task_id, checkpoints, mappings);
         // One transaction holds 100 writes: the lease check and 99 more. Each chunk is
         // fenced on its own, so a chunk either lands under the lease or not at all.
         for chunk in writes.chunks(99) {
@@ -761,7 +781,43 @@ impl Store {
         Ok(())
     }
 
-    pub async fn checkpoints(&self, task_id: &str) -> Result<BTreeMap<PartitionRef, i64>> {
+    /// The starting positions of a new task (`latest`, or a start timestamp), written
+    /// before any worker runs.
+    pub async fn seed_checkpoints(
+        &self,
+        task_id: &str,
+        checkpoints: &[(PartitionRef, Checkpoint)],
+    ) -> Result<()> {
+        for chunk in Self::checkpoint_writes(task_id, checkpoints, &[]).chunks(100) {
+            self.backend.write(chunk.to_vec()).await?;
+        }
+        Ok(())
+    }
+
+    fn checkpoint_writes(
+        task_id: &str,
+        checkpoints: &[(PartitionRef, Checkpoint)],
+        mappings: &[(PartitionRef, OffsetMapping)],
+    ) -> Vec<Write> {
+        let pk = task_pk(task_id);
+        checkpoints
+            .iter()
+            .map(|(p, checkpoint)| Write::Put {
+                key: Key::new(&pk, partition_sk("checkpoint", p)),
+                body: encode(checkpoint),
+                expires_at: None,
+                condition: Condition::Always,
+            })
+            .chain(mappings.iter().map(|(p, m)| Write::Put {
+                key: Key::new(&pk, mapping_sk(p, m.source_offset)),
+                body: encode(m),
+                expires_at: None,
+                condition: Condition::Always,
+            }))
+            .collect()
+    }
+
+    pub async fn checkpoints(&self, task_id: &str) -> Result<BTreeMap<PartitionRef, Checkpoint>> {
         let mut checkpoints = BTreeMap::new();
         for item in self.query_all(&task_pk(task_id), "checkpoint#").await? {
             let (topic, partition) = item.key.sk["checkpoint#".len()..]
@@ -770,15 +826,12 @@ impl Store {
             let partition = partition
                 .parse()
                 .map_err(|_| StoreError::Corrupt(item.key.sk.clone()))?;
-            let next = item.body["next_offset"]
-                .as_i64()
-                .ok_or_else(|| StoreError::Corrupt(item.key.sk.clone()))?;
             checkpoints.insert(
                 PartitionRef {
                     topic: topic.to_owned(),
                     partition,
                 },
-                next,
+                decode(&item)?,
             );
         }
         Ok(checkpoints)

@@ -1,0 +1,88 @@
+//! The dispatcher: which (task, slot) pairs need a replicator worker. In AWS it invokes
+//! the replicator function for each free slot; locally it runs each as a tokio task.
+
+use std::collections::HashMap;
+
+use crate::assignment::slot_count;
+use crate::lifecycle::{TaskRecord, TaskState};
+use crate::replicator::{WorkerError, task_routes};
+use crate::services::Services;
+use crate::store::{StoreError, now_ms};
+use crate::task::TaskSpec;
+
+/// One worker slot of one task.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct SlotRef {
+    pub tenant: String,
+    pub task_id: String,
+    pub slot: usize,
+}
+
+/// Whether a task copies messages at all.
+pub fn copies_messages(task: &TaskRecord) -> bool {
+    task.state == TaskState::Running
+        && match &task.spec {
+            TaskSpec::Instance(i) => i.sync.syncs_messages(),
+            TaskSpec::Topic(_) => true,
+        }
+}
+
+/// Every slot of every running task that copies messages: min(partitions, 20) each.
+/// A task whose source cannot be read now is left out of this round.
+pub async fn wanted_slots(services: &Services) -> Result<Vec<SlotRef>, StoreError> {
+    let mut wanted = Vec::new();
+    for (tenant, task) in services.store.all_tasks().await? {
+        if !copies_messages(&task) {
+            continue;
+        }
+        match slots_of(services, &tenant, &task).await {
+            Ok(slots) => wanted.extend((0..slots).map(|slot| SlotRef {
+                tenant: tenant.clone(),
+                task_id: task.id.clone(),
+                slot,
+            })),
+            Err(e) => {
+                tracing::warn!(task = %task.id, error = %e, "cannot count the task's partitions")
+            }
+        }
+    }
+    Ok(wanted)
+}
+
+async fn slots_of(
+    services: &Services,
+    tenant: &str,
+    task: &TaskRecord,
+) -> Result<usize, WorkerError> {
+    let source = services
+        .access(tenant, task.spec.connection_ids()[0])
+        .await
+        .map_err(|e| WorkerError::Access(e.to_string()))?;
+    Ok(slot_count(task_routes(&source, &task.spec).await?.len()))
+}
+
+/// The wanted slots no live worker holds: their lease is absent or expired.
+pub async fn free_slots(
+    services: &Services,
+    wanted: Vec<SlotRef>,
+) -> Result<Vec<SlotRef>, StoreError> {
+    let now = now_ms();
+    let mut expiry: HashMap<(String, usize), i64> = HashMap::new();
+    for slot in &wanted {
+        if let Some(lease) = services
+            .store
+            .lease(&slot.task_id, slot.slot as u32)
+            .await?
+        {
+            expiry.insert((slot.task_id.clone(), slot.slot), lease.expires_at_ms);
+        }
+    }
+    Ok(wanted
+        .into_iter()
+        .filter(|s| {
+            expiry
+                .get(&(s.task_id.clone(), s.slot))
+                .is_none_or(|at| *at <= now)
+        })
+        .collect())
+}

@@ -1,0 +1,466 @@
+//! One metadata-sync run of an instance task: read both clusters, plan with
+//! [`crate::topic_metadata`], apply the plan through the admin API, and record what was
+//! done as events and in the task's `progress.metadata`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
+};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+use serde::{Deserialize, Serialize};
+
+use crate::kafka::ClusterAccess;
+use crate::kafka_admin::GroupAdmin;
+use crate::lifecycle::TaskRecord;
+use crate::services::Services;
+use crate::store::Level;
+use crate::task::{InstanceTaskSpec, TaskSpec};
+use crate::topic_metadata::{
+    Action, SYNCED_CONFIGS, SourceTopic, TargetTopic, UNLIMITED_ONLY_CONFIGS, plan, select,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// Topics per DescribeConfigs request.
+const DESCRIBE_BATCH: usize = 200;
+
+/// `progress.metadata` of a task.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataProgress {
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub topics_created: u64,
+    pub partitions_added: u64,
+    /// Source consumer groups with commits on the synced topics (none for a regex range).
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SyncError(pub String);
+
+fn kafka_error(what: &str) -> impl Fn(rdkafka::error::KafkaError) -> SyncError + '_ {
+    move |e| SyncError(format!("{what}: {e}"))
+}
+
+/// What a cluster holds: every topic's partition count and replication factor.
+struct ClusterTopics {
+    topics: BTreeMap<String, (i32, i32)>,
+    brokers: i32,
+}
+
+struct Cluster {
+    access: ClusterAccess,
+    admin: AdminClient<DefaultClientContext>,
+}
+
+impl Cluster {
+    fn new(access: &ClusterAccess) -> Result<Self, SyncError> {
+        Ok(Self {
+            access: access.clone(),
+            admin: access
+                .client_config()
+                .create()
+                .map_err(kafka_error("admin client"))?,
+        })
+    }
+
+    async fn topics(&self) -> Result<ClusterTopics, SyncError> {
+        let access = self.access.clone();
+        tokio::task::spawn_blocking(move || {
+            let consumer: rdkafka::consumer::BaseConsumer = access
+                .client_config()
+                .create()
+                .map_err(kafka_error("metadata client"))?;
+            let metadata = rdkafka::consumer::Consumer::fetch_metadata(&consumer, None, TIMEOUT)
+                .map_err(kafka_error("metadata"))?;
+            let topics = metadata
+                .topics()
+                .iter()
+                .filter(|t| t.error().is_none())
+                .map(|t| {
+                    let rf = t
+                        .partitions()
+                        .first()
+                        .map_or(1, |p| p.replicas().len() as i32);
+                    (t.name().to_owned(), (t.partitions().len() as i32, rf))
+                })
+                .collect();
+            Ok(ClusterTopics {
+                topics,
+                brokers: metadata.brokers().len() as i32,
+            })
+        })
+        .await
+        .map_err(|e| SyncError(e.to_string()))?
+    }
+
+    /// The effective values of `names` for each topic.
+    async fn configs(
+        &self,
+        topics: &[&str],
+        names: &[&str],
+    ) -> Result<BTreeMap<String, BTreeMap<String, String>>, SyncError> {
+        let mut result = BTreeMap::new();
+        for batch in topics.chunks(DESCRIBE_BATCH) {
+            let resources: Vec<_> = batch.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
+            let described = self
+                .admin
+                .describe_configs(
+                    &resources,
+                    &AdminOptions::new().request_timeout(Some(TIMEOUT)),
+                )
+                .await
+                .map_err(kafka_error("describe configs"))?;
+            for (topic, resource) in batch.iter().zip(described) {
+                let resource = resource
+                    .map_err(|code| SyncError(format!("describe configs of {topic}: {code}")))?;
+                let values = resource
+                    .entries
+                    .into_iter()
+                    .filter(|e| names.contains(&e.name.as_str()))
+                    .filter_map(|e| Some((e.name, e.value?)))
+                    .collect();
+                result.insert((*topic).to_owned(), values);
+            }
+        }
+        Ok(result)
+    }
+}
+
+/// Runs metadata sync for one instance task, recording events and progress.
+pub async fn run(
+    services: &Services,
+    tenant: &str,
+    task: &TaskRecord,
+) -> Result<MetadataProgress, SyncError> {
+    let TaskSpec::Instance(spec) = &task.spec else {
+        return Err(SyncError("metadata sync applies to instance tasks".into()));
+    };
+    let outcome = sync(services, tenant, task, spec).await;
+    if let Err(e) = &outcome {
+        event(
+            services,
+            &task.id,
+            Level::Error,
+            &format!("metadata sync failed: {e}"),
+        )
+        .await;
+    }
+    outcome
+}
+
+async fn event(services: &Services, task_id: &str, level: Level, message: &str) {
+    if let Err(e) = services
+        .store
+        .add_event(task_id, level, "metadata", message)
+        .await
+    {
+        tracing::warn!(task = task_id, error = %e, "could not record an event");
+    }
+}
+
+async fn sync(
+    services: &Services,
+    tenant: &str,
+    task: &TaskRecord,
+    spec: &InstanceTaskSpec,
+) -> Result<MetadataProgress, SyncError> {
+    let lookup = |e: crate::services::AccessLookupError| SyncError(e.to_string());
+    let source_access = services
+        .access(tenant, &spec.source)
+        .await
+        .map_err(lookup)?;
+    let target_access = services
+        .access(tenant, &spec.target)
+        .await
+        .map_err(lookup)?;
+    let (source, target) = (Cluster::new(&source_access)?, Cluster::new(&target_access)?);
+    let (source_topics, target_topics) = tokio::try_join!(source.topics(), target.topics())?;
+    let seen = services
+        .store
+        .seen_topics(&task.id)
+        .await
+        .map_err(|e| SyncError(e.to_string()))?;
+
+    // Configs only of what the plan can use: all seven of the selected source topics,
+    // and the retention pair of target topics that already exist.
+    let (selected, _) = select(
+        source_topics.topics.keys().map(String::as_str),
+        &spec.topics,
+    );
+    let selected_sources: Vec<&str> = selected.iter().map(|(s, _)| *s).collect();
+    let existing_targets: Vec<&str> = selected
+        .iter()
+        .filter(|(s, t)| seen.contains(*s) && target_topics.topics.contains_key(*t))
+        .map(|(_, t)| *t)
+        .collect();
+    let (source_configs, target_configs) = tokio::try_join!(
+        source.configs(&selected_sources, &SYNCED_CONFIGS),
+        target.configs(&existing_targets, &UNLIMITED_ONLY_CONFIGS)
+    )?;
+    let sources: Vec<SourceTopic> = selected_sources
+        .iter()
+        .map(|name| {
+            let (partitions, replication_factor) = source_topics.topics[*name];
+            SourceTopic {
+                name: (*name).to_owned(),
+                partitions,
+                replication_factor,
+                configs: source_configs.get(*name).cloned().unwrap_or_default(),
+            }
+        })
+        .collect();
+    let targets: BTreeMap<String, TargetTopic> = target_topics
+        .topics
+        .iter()
+        .map(|(name, (partitions, _))| {
+            let configs = target_configs.get(name).cloned().unwrap_or_default();
+            (
+                name.clone(),
+                TargetTopic {
+                    partitions: *partitions,
+                    configs,
+                },
+            )
+        })
+        .collect();
+    let plan = plan(
+        &sources,
+        &targets,
+        target_topics.brokers,
+        &spec.topics,
+        &seen,
+    );
+
+    let mut progress: MetadataProgress = services
+        .store
+        .progress(&task.id, "metadata")
+        .await
+        .map_err(|e| SyncError(e.to_string()))?
+        .unwrap_or_default();
+    apply(
+        services,
+        &task.id,
+        &target,
+        &target_access,
+        &plan.actions,
+        &mut progress,
+    )
+    .await?;
+    services
+        .store
+        .mark_seen(&task.id, &plan.newly_seen)
+        .await
+        .map_err(|e| SyncError(e.to_string()))?;
+
+    progress.groups = if spec.topics.is_all() {
+        groups_on(&source_access, &selected_sources.iter().copied().collect()).await?
+    } else {
+        Vec::new()
+    };
+    progress.last_sync_at = Some(Utc::now());
+    services
+        .store
+        .put_progress(&task.id, "metadata", &progress)
+        .await
+        .map_err(|e| SyncError(e.to_string()))?;
+    Ok(progress)
+}
+
+async fn apply(
+    services: &Services,
+    task_id: &str,
+    target: &Cluster,
+    target_access: &ClusterAccess,
+    actions: &[Action],
+    progress: &mut MetadataProgress,
+) -> Result<(), SyncError> {
+    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    let creates: Vec<NewTopic> = actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Create {
+                target_topic,
+                partitions,
+                replication_factor,
+                configs,
+                ..
+            } => Some(configs.iter().fold(
+                NewTopic::new(
+                    target_topic,
+                    *partitions,
+                    TopicReplication::Fixed(*replication_factor),
+                ),
+                |topic, (name, value)| topic.set(name, value),
+            )),
+            _ => None,
+        })
+        .collect();
+    if !creates.is_empty() {
+        let results = target
+            .admin
+            .create_topics(&creates, &options)
+            .await
+            .map_err(kafka_error("create topics"))?;
+        for result in results {
+            match result {
+                Ok(topic) => {
+                    progress.topics_created += 1;
+                    event(
+                        services,
+                        task_id,
+                        Level::Info,
+                        &format!("created target topic {topic:?}"),
+                    )
+                    .await;
+                }
+                // Another run created it first: nothing lost.
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    event(
+                        services,
+                        task_id,
+                        Level::Error,
+                        &format!("could not create target topic {topic:?}: {code}"),
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+
+    let grows: Vec<NewPartitions> = actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::GrowPartitions {
+                target_topic, to, ..
+            } => Some(NewPartitions::new(target_topic, *to as usize)),
+            _ => None,
+        })
+        .collect();
+    if !grows.is_empty() {
+        let results = target
+            .admin
+            .create_partitions(&grows, &options)
+            .await
+            .map_err(kafka_error("create partitions"))?;
+        for (result, action) in results.into_iter().zip(
+            actions
+                .iter()
+                .filter(|a| matches!(a, Action::GrowPartitions { .. })),
+        ) {
+            let Action::GrowPartitions {
+                target_topic,
+                from,
+                to,
+            } = action
+            else {
+                continue;
+            };
+            match result {
+                Ok(_) => {
+                    progress.partitions_added += (to - from) as u64;
+                    event(
+                        services,
+                        task_id,
+                        Level::Info,
+                        &format!(
+                            "grew target topic {target_topic:?} from {from} to {to} partitions"
+                        ),
+                    )
+                    .await;
+                }
+                Err((_, code)) => {
+                    event(services, task_id, Level::Error, &format!("could not grow target topic {target_topic:?} to {to} partitions: {code}")).await;
+                }
+            }
+        }
+    }
+
+    let mut unlimited: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
+    for action in actions {
+        match action {
+            Action::SetUnlimited {
+                target_topic,
+                config,
+            } => unlimited
+                .entry(target_topic)
+                .or_default()
+                .push(((*config).to_owned(), "-1".to_owned())),
+            Action::Skip {
+                source_topic,
+                reason,
+            } => {
+                event(
+                    services,
+                    task_id,
+                    Level::Info,
+                    &format!("skipped source topic {source_topic:?}: {reason}"),
+                )
+                .await;
+            }
+            _ => {}
+        }
+    }
+    if !unlimited.is_empty() {
+        let admin = GroupAdmin::new(target_access).map_err(|e| SyncError(e.to_string()))?;
+        for (topic, configs) in unlimited {
+            let names: Vec<&str> = configs.iter().map(|(n, _)| n.as_str()).collect();
+            match admin.set_topic_configs(topic, &configs, TIMEOUT).await {
+                Ok(()) => {
+                    event(
+                        services,
+                        task_id,
+                        Level::Info,
+                        &format!(
+                            "set {} to -1 (unlimited) on target topic {topic:?}, as on the source",
+                            names.join(", ")
+                        ),
+                    )
+                    .await
+                }
+                Err(e) => {
+                    event(
+                        services,
+                        task_id,
+                        Level::Error,
+                        &format!(
+                            "could not set {} on target topic {topic:?}: {e}",
+                            names.join(", ")
+                        ),
+                    )
+                    .await
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The source groups with committed offsets on any of `topics`, sorted.
+async fn groups_on(
+    access: &ClusterAccess,
+    topics: &BTreeSet<&str>,
+) -> Result<Vec<String>, SyncError> {
+    let admin = GroupAdmin::new(access).map_err(|e| SyncError(e.to_string()))?;
+    let listed = admin
+        .list_groups(TIMEOUT)
+        .await
+        .map_err(|e| SyncError(format!("list groups: {e}")))?;
+    let mut groups = Vec::new();
+    for group in listed {
+        let offsets = admin
+            .group_offsets(&group.group_id, TIMEOUT)
+            .await
+            .map_err(|e| SyncError(format!("offsets of group {:?}: {e}", group.group_id)))?;
+        if offsets.iter().any(|o| topics.contains(o.topic.as_str())) {
+            groups.push(group.group_id);
+        }
+    }
+    groups.sort();
+    Ok(groups)
+}

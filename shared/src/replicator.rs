@@ -1,0 +1,593 @@
+//! A replicator worker: holds one slot of one task by lease, copies its partitions from
+//! the source to the target in batches, and checkpoints a batch only after the target
+//! has acknowledged every record of it. Runs until told to stop (locally) or until just
+//! before its Lambda deadline; a worker that loses its lease stops without writing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use crate::assignment::{Route, routes_of_slot, slot_count};
+use crate::kafka::ClusterAccess;
+use crate::lifecycle::{TaskRecord, TaskState};
+use crate::services::Services;
+use crate::store::{Checkpoint, Lease, Level, OffsetMapping, PartitionRef, StoreError};
+use crate::task::{TaskSpec, TopicStartOffset};
+use crate::topic_metadata::select;
+
+/// The header every replicated record carries: the cluster id it was copied from. A
+/// record whose origin is the target itself is not copied back, so two tasks syncing a
+/// pair of clusters both ways do not echo.
+pub const ORIGIN_HEADER: &str = "ksync.origin.cluster";
+
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    pub lease_ttl: Duration,
+    pub renew_every: Duration,
+    /// How often the worker re-reads its partitions (they may grow or be re-spread).
+    pub reassign_every: Duration,
+    pub batch_records: usize,
+    pub batch_bytes: usize,
+    /// How long a batch waits for more records before it is sent anyway.
+    pub batch_window: Duration,
+    /// An offset mapping sample is kept at least every this many records per partition.
+    pub mapping_every: i64,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            lease_ttl: Duration::from_secs(30),
+            renew_every: Duration::from_secs(10),
+            reassign_every: Duration::from_secs(15),
+            batch_records: 20_000,
+            batch_bytes: 16 * 1024 * 1024,
+            batch_window: Duration::from_millis(200),
+            mapping_every: 1000,
+        }
+    }
+}
+
+/// Why a worker stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WorkerExit {
+    /// Told to stop, or its deadline came: everything acknowledged is checkpointed.
+    Stopped,
+    /// Another worker holds the slot (never started, or taken over).
+    LeaseLost,
+    /// The slot no longer exists (fewer partitions) or the task is not running.
+    NothingToDo,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("kafka: {0}")]
+    Kafka(String),
+    #[error("{0}")]
+    Access(String),
+}
+
+fn kafka(context: &str) -> impl Fn(KafkaError) -> WorkerError + '_ {
+    move |e| WorkerError::Kafka(format!("{context}: {e}"))
+}
+
+/// Every partition the task copies, with its target topic: for an instance task, the
+/// selected source topics (names over 128 characters truncated, collisions skipped);
+/// for a topic task, its one topic.
+pub async fn task_routes(
+    source: &ClusterAccess,
+    spec: &TaskSpec,
+) -> Result<Vec<Route>, WorkerError> {
+    let access = source.clone();
+    let metadata = tokio::task::spawn_blocking(move || {
+        let consumer: rdkafka::consumer::BaseConsumer =
+            access.client_config().create().map_err(kafka("consumer"))?;
+        consumer
+            .fetch_metadata(None, Duration::from_secs(30))
+            .map_err(kafka("metadata"))
+    })
+    .await
+    .map_err(|e| WorkerError::Kafka(e.to_string()))??;
+    let partitions: BTreeMap<&str, usize> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none())
+        .map(|t| (t.name(), t.partitions().len()))
+        .collect();
+    let pairs: Vec<(&str, &str)> = match spec {
+        TaskSpec::Instance(instance) => select(partitions.keys().copied(), &instance.topics).0,
+        TaskSpec::Topic(topic) => partitions
+            .contains_key(topic.source_topic.as_str())
+            .then_some((topic.source_topic.as_str(), topic.target_topic.as_str()))
+            .into_iter()
+            .collect(),
+    };
+    Ok(pairs
+        .into_iter()
+        .flat_map(|(source_topic, target_topic)| {
+            (0..partitions[source_topic] as i32).map(move |partition| Route {
+                source: PartitionRef {
+                    topic: source_topic.to_owned(),
+                    partition,
+                },
+                target_topic: target_topic.to_owned(),
+            })
+        })
+        .collect())
+}
+
+/// Where each partition starts when it has no checkpoint: recorded when the task is
+/// created, as checkpoints, for `latest` (the end offsets at that moment) and for a
+/// start timestamp (the first offset at or after it). A partition without one — under
+/// `earliest`, or one that appears later — is copied from its beginning.
+pub async fn initial_checkpoints(
+    source: &ClusterAccess,
+    spec: &TaskSpec,
+) -> Result<Vec<(PartitionRef, Checkpoint)>, WorkerError> {
+    let timestamp = match spec {
+        TaskSpec::Instance(i) if i.start_offset == crate::task::StartOffset::Latest => None,
+        TaskSpec::Topic(t) if t.start_offset == TopicStartOffset::Latest => None,
+        TaskSpec::Topic(t) => match t.start_offset {
+            TopicStartOffset::Timestamp(ms) => Some(ms),
+            _ => return Ok(Vec::new()),
+        },
+        _ => return Ok(Vec::new()),
+    };
+    let routes = task_routes(source, spec).await?;
+    let access = source.clone();
+    tokio::task::spawn_blocking(move || {
+        let consumer: rdkafka::consumer::BaseConsumer =
+            access.client_config().create().map_err(kafka("consumer"))?;
+        let timeout = Duration::from_secs(30);
+        let mut positions = Vec::new();
+        for route in routes {
+            let p = &route.source;
+            let (_, high) = consumer
+                .fetch_watermarks(&p.topic, p.partition, timeout)
+                .map_err(kafka("watermarks"))?;
+            let next_offset = match timestamp {
+                None => high,
+                Some(ms) => {
+                    let mut query = TopicPartitionList::new();
+                    query
+                        .add_partition_offset(&p.topic, p.partition, Offset::Offset(ms))
+                        .map_err(kafka("offsets for times"))?;
+                    let found = consumer
+                        .offsets_for_times(query, timeout)
+                        .map_err(kafka("offsets for times"))?;
+                    // No record at or after the timestamp: start at the end.
+                    match found.elements().first().map(|e| e.offset()) {
+                        Some(Offset::Offset(o)) if o >= 0 => o,
+                        _ => high,
+                    }
+                }
+            };
+            positions.push((
+                p.clone(),
+                Checkpoint {
+                    next_offset,
+                    copied: 0,
+                    bytes: 0,
+                },
+            ));
+        }
+        Ok(positions)
+    })
+    .await
+    .map_err(|e| WorkerError::Kafka(e.to_string()))?
+}
+
+/// One slot's worker.
+pub struct Worker<'a> {
+    pub services: &'a Services,
+    pub tenant: String,
+    pub task_id: String,
+    pub slot: usize,
+    pub owner: String,
+    pub settings: WorkerSettings,
+}
+
+/// What the worker knows about the task while it runs.
+struct Context {
+    task: TaskRecord,
+    source: ClusterAccess,
+    target: ClusterAccess,
+    source_cluster_id: String,
+    target_cluster_id: String,
+}
+
+/// A record sent and not yet acknowledged.
+struct InFlight {
+    source: PartitionRef,
+    offset: i64,
+    bytes: usize,
+    delivery: DeliveryFuture,
+}
+
+impl Worker<'_> {
+    /// Runs until `stop` is cancelled, `deadline` passes, the lease is lost or the slot
+    /// has nothing to do.
+    pub async fn run(
+        &self,
+        stop: &CancellationToken,
+        deadline: Option<Instant>,
+    ) -> Result<WorkerExit, WorkerError> {
+        let store = &self.services.store;
+        let Some(mut lease) = store
+            .acquire_lease(
+                &self.task_id,
+                self.slot as u32,
+                &self.owner,
+                self.settings.lease_ttl.as_millis() as i64,
+            )
+            .await?
+        else {
+            return Ok(WorkerExit::LeaseLost);
+        };
+        let outcome = self.run_holding(&mut lease, stop, deadline).await;
+        if !matches!(
+            outcome,
+            Ok(WorkerExit::LeaseLost) | Err(WorkerError::Store(StoreError::Fenced { .. }))
+        ) {
+            // Free the slot at once for whoever runs next; losing it already is fine.
+            let _ = store.release_lease(&lease).await;
+        }
+        match outcome {
+            Err(WorkerError::Store(StoreError::Fenced { .. })) => Ok(WorkerExit::LeaseLost),
+            other => other,
+        }
+    }
+
+    async fn context(&self) -> Result<Option<Context>, WorkerError> {
+        let store = &self.services.store;
+        let task = match store.get_task(&self.tenant, &self.task_id).await {
+            Ok(task) => task,
+            Err(StoreError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if task.state != TaskState::Running {
+            return Ok(None);
+        }
+        let [source_id, target_id] = task.spec.connection_ids();
+        let lookup = |e: crate::services::AccessLookupError| WorkerError::Access(e.to_string());
+        let source = self
+            .services
+            .access(&self.tenant, source_id)
+            .await
+            .map_err(lookup)?;
+        let target = self
+            .services
+            .access(&self.tenant, target_id)
+            .await
+            .map_err(lookup)?;
+        let source_cluster_id = store
+            .get_connection(&self.tenant, source_id)
+            .await?
+            .cluster_id;
+        let target_cluster_id = store
+            .get_connection(&self.tenant, target_id)
+            .await?
+            .cluster_id;
+        Ok(Some(Context {
+            task,
+            source,
+            target,
+            source_cluster_id,
+            target_cluster_id,
+        }))
+    }
+
+    /// This slot's routes whose target topic exists (and, with `same_partition`, has the
+    /// partition): a route without one waits for metadata sync to create it.
+    async fn my_routes(&self, context: &Context) -> Result<Option<Vec<Route>>, WorkerError> {
+        let all = task_routes(&context.source, &context.task.spec).await?;
+        if self.slot >= slot_count(all.len()) {
+            return Ok(None);
+        }
+        let mine = routes_of_slot(all, self.slot);
+        let target_partitions = topic_partitions(&context.target).await?;
+        Ok(Some(
+            mine.into_iter()
+                .filter(|r| {
+                    target_partitions.get(&r.target_topic).is_some_and(|n| {
+                        !same_partition(&context.task.spec) || r.source.partition < *n
+                    })
+                })
+                .collect(),
+        ))
+    }
+
+    async fn run_holding(
+        &self,
+        lease: &mut Lease,
+        stop: &CancellationToken,
+        deadline: Option<Instant>,
+    ) -> Result<WorkerExit, WorkerError> {
+        let store = &self.services.store;
+        let Some(context) = self.context().await? else {
+            return Ok(WorkerExit::NothingToDo);
+        };
+        let Some(mut routes) = self.my_routes(&context).await? else {
+            return Ok(WorkerExit::NothingToDo);
+        };
+        let consumer: StreamConsumer = context
+            .source
+            .client_config()
+            // librdkafka wants a group for assign(); it is never joined or committed to.
+            .set("group.id", format!("ksync-replicator-{}", self.task_id))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("fetch.max.bytes", "8388608")
+            .set("queued.max.messages.kbytes", "16384")
+            .set("enable.partition.eof", "false")
+            .create()
+            .map_err(kafka("consumer"))?;
+        let producer: FutureProducer = context
+            .target
+            .client_config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("batch.size", "1000000")
+            .set("queue.buffering.max.kbytes", "32768")
+            .set("message.timeout.ms", "120000")
+            .create()
+            .map_err(kafka("producer"))?;
+        let mut checkpoints = store.checkpoints(&self.task_id).await?;
+        let mut by_partition = assign(&consumer, &routes, &checkpoints)?;
+        let mut renewed = Instant::now();
+        let mut reassigned = Instant::now();
+        let origin = context.source_cluster_id.as_bytes().to_vec();
+        let same_partition = same_partition(&context.task.spec);
+        loop {
+            if stop.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(WorkerExit::Stopped);
+            }
+            if renewed.elapsed() >= self.settings.renew_every {
+                store
+                    .renew_lease(lease, self.settings.lease_ttl.as_millis() as i64)
+                    .await?;
+                renewed = Instant::now();
+            }
+            if reassigned.elapsed() >= self.settings.reassign_every {
+                reassigned = Instant::now();
+                match self.context().await? {
+                    None => return Ok(WorkerExit::NothingToDo),
+                    Some(fresh) if fresh.task.state != TaskState::Running => {
+                        return Ok(WorkerExit::NothingToDo);
+                    }
+                    Some(_) => {}
+                }
+                match self.my_routes(&context).await? {
+                    None => return Ok(WorkerExit::NothingToDo),
+                    Some(fresh) if fresh != routes => {
+                        routes = fresh;
+                        by_partition = assign(&consumer, &routes, &checkpoints)?;
+                    }
+                    Some(_) => {}
+                }
+            }
+
+            // Collect and send one batch.
+            let started = Instant::now();
+            let mut in_flight: Vec<InFlight> = Vec::new();
+            let mut skipped: HashMap<PartitionRef, i64> = HashMap::new();
+            let mut batch_bytes = 0usize;
+            while in_flight.len() < self.settings.batch_records
+                && batch_bytes < self.settings.batch_bytes
+            {
+                let remaining = self.settings.batch_window.saturating_sub(started.elapsed());
+                if remaining.is_zero() || stop.is_cancelled() {
+                    break;
+                }
+                let message = tokio::select! {
+                    received = tokio::time::timeout(remaining, consumer.recv()) => match received {
+                        Err(_) => break,
+                        Ok(message) => message.map_err(kafka("consume"))?,
+                    },
+                    _ = stop.cancelled() => break,
+                };
+                let source = PartitionRef {
+                    topic: message.topic().to_owned(),
+                    partition: message.partition(),
+                };
+                let Some(target_topic) = by_partition.get(&source) else {
+                    continue;
+                };
+                let offset = message.offset();
+                let mut headers = OwnedHeaders::new();
+                let mut echo = false;
+                if let Some(existing) = message.headers() {
+                    for header in existing.iter() {
+                        if header.key == ORIGIN_HEADER {
+                            echo = header.value == Some(context.target_cluster_id.as_bytes());
+                            continue;
+                        }
+                        headers = headers.insert(header);
+                    }
+                }
+                if echo {
+                    skipped.insert(source, offset);
+                    continue;
+                }
+                headers = headers.insert(Header {
+                    key: ORIGIN_HEADER,
+                    value: Some(&origin),
+                });
+                let size = message.payload_len() + message.key().map_or(0, <[u8]>::len);
+                let mut record = FutureRecord::to(target_topic).headers(headers);
+                if let Some(key) = message.key() {
+                    record = record.key(key);
+                }
+                if let Some(payload) = message.payload() {
+                    record = record.payload(payload);
+                }
+                if let Some(ts) = message.timestamp().to_millis() {
+                    record = record.timestamp(ts);
+                }
+                if same_partition {
+                    record = record.partition(source.partition);
+                }
+                let delivery = send(&producer, record).await?;
+                batch_bytes += size;
+                in_flight.push(InFlight {
+                    source,
+                    offset,
+                    bytes: size,
+                    delivery,
+                });
+            }
+            if in_flight.is_empty() && skipped.is_empty() {
+                continue;
+            }
+
+            // Only what the target acknowledged is checkpointed; a failed delivery
+            // stops the worker with its checkpoint before the batch.
+            let mut advanced: BTreeMap<PartitionRef, Checkpoint> = BTreeMap::new();
+            let mut mappings: Vec<(PartitionRef, OffsetMapping)> = Vec::new();
+            // Per partition: the last sampled source offset, and the newest delivery.
+            let mut sampled: HashMap<PartitionRef, i64> = HashMap::new();
+            let mut newest: HashMap<PartitionRef, OffsetMapping> = HashMap::new();
+            for record in in_flight {
+                let delivered = record
+                    .delivery
+                    .await
+                    .map_err(|_| WorkerError::Kafka("the producer was dropped".into()))?
+                    .map_err(|(e, _)| {
+                        WorkerError::Kafka(format!("delivery to the target failed: {e}"))
+                    })?;
+                let base = checkpoints.get(&record.source).copied().unwrap_or_default();
+                let entry = advanced.entry(record.source.clone()).or_insert(base);
+                entry.next_offset = record.offset + 1;
+                entry.copied += 1;
+                entry.bytes += record.bytes as u64;
+                let mapping = OffsetMapping {
+                    source_offset: record.offset,
+                    target_offset: delivered.offset,
+                };
+                let due = sampled
+                    .get(&record.source)
+                    .is_none_or(|s| record.offset - s >= self.settings.mapping_every);
+                if due {
+                    sampled.insert(record.source.clone(), record.offset);
+                    mappings.push((record.source.clone(), mapping));
+                }
+                newest.insert(record.source, mapping);
+            }
+            // Every checkpoint also keeps a sample at its own position.
+            for (partition, mapping) in newest {
+                if sampled.get(&partition) != Some(&mapping.source_offset) {
+                    mappings.push((partition, mapping));
+                }
+            }
+            for (partition, offset) in skipped {
+                let base = checkpoints.get(&partition).copied().unwrap_or_default();
+                let entry = advanced.entry(partition).or_insert(base);
+                entry.next_offset = entry.next_offset.max(offset + 1);
+            }
+            let checkpoint_list: Vec<(PartitionRef, Checkpoint)> = advanced.into_iter().collect();
+            store
+                .commit_checkpoints(lease, &checkpoint_list, &mappings)
+                .await?;
+            for (partition, checkpoint) in checkpoint_list {
+                checkpoints.insert(partition, checkpoint);
+            }
+        }
+    }
+}
+
+fn same_partition(spec: &TaskSpec) -> bool {
+    match spec {
+        TaskSpec::Instance(i) => i.same_partition,
+        TaskSpec::Topic(_) => true,
+    }
+}
+
+/// Enqueues a record, waiting while the producer queue is full.
+async fn send(
+    producer: &FutureProducer,
+    mut record: FutureRecord<'_, [u8], [u8]>,
+) -> Result<DeliveryFuture, WorkerError> {
+    let mut waited = 0;
+    loop {
+        match producer.send_result(record) {
+            Ok(delivery) => return Ok(delivery),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                record = returned;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                waited += 1;
+                if waited > 60_000 {
+                    return Err(WorkerError::Kafka(
+                        "the producer queue stayed full for 5 minutes".into(),
+                    ));
+                }
+            }
+            Err((e, _)) => return Err(WorkerError::Kafka(format!("produce: {e}"))),
+        }
+    }
+}
+
+/// Assigns the consumer its partitions at their checkpoints (or the beginning), and
+/// returns where each partition's records go.
+fn assign(
+    consumer: &StreamConsumer,
+    routes: &[Route],
+    checkpoints: &BTreeMap<PartitionRef, Checkpoint>,
+) -> Result<HashMap<PartitionRef, String>, WorkerError> {
+    let mut assignment = TopicPartitionList::new();
+    for route in routes {
+        let offset = checkpoints
+            .get(&route.source)
+            .map_or(Offset::Beginning, |c| Offset::Offset(c.next_offset));
+        assignment
+            .add_partition_offset(&route.source.topic, route.source.partition, offset)
+            .map_err(kafka("assign"))?;
+    }
+    consumer.assign(&assignment).map_err(kafka("assign"))?;
+    Ok(routes
+        .iter()
+        .map(|r| (r.source.clone(), r.target_topic.clone()))
+        .collect())
+}
+
+/// Every topic of a cluster and its partition count.
+pub async fn topic_partitions(access: &ClusterAccess) -> Result<HashMap<String, i32>, WorkerError> {
+    let access = access.clone();
+    tokio::task::spawn_blocking(move || {
+        let consumer: rdkafka::consumer::BaseConsumer =
+            access.client_config().create().map_err(kafka("consumer"))?;
+        let metadata = consumer
+            .fetch_metadata(None, Duration::from_secs(30))
+            .map_err(kafka("metadata"))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none())
+            .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
+            .collect())
+    })
+    .await
+    .map_err(|e| WorkerError::Kafka(e.to_string()))?
+}
+
+/// Records a worker failure on the task's event center.
+pub async fn report_failure(services: &Services, task_id: &str, slot: usize, error: &WorkerError) {
+    let message =
+        format!("worker of slot {slot} stopped: {error}; it restarts from its checkpoint");
+    if let Err(e) = services
+        .store
+        .add_event(task_id, Level::Error, "replication", &message)
+        .await
+    {
+        tracing::warn!(task = task_id, error = %e, "could not record an event");
+    }
+}

@@ -1,0 +1,112 @@
+//! `kafka-sync local` as a real child process, for tests that need the whole service.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const TOKEN: &str = "local-process-token";
+
+/// The `kafka-sync` binary, built on demand beside this test's own binary.
+pub fn binary() -> PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "kafka-sync", "--bin", "kafka-sync"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deps = std::env::current_exe().unwrap();
+    deps.parent().unwrap().parent().unwrap().join("kafka-sync")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Local {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Local {
+    /// Starts `kafka-sync local` with no store flag, its home in `home`, logging at debug
+    /// level into `log`.
+    pub async fn start(binary: &PathBuf, home: &PathBuf, log: &PathBuf) -> Local {
+        Self::start_with(binary, home, log, &[]).await
+    }
+
+    /// As [`Local::start`], with more command-line arguments.
+    pub async fn start_with(
+        binary: &PathBuf,
+        home: &PathBuf,
+        log: &PathBuf,
+        args: &[&str],
+    ) -> Local {
+        let port = free_port();
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let child = Command::new(binary)
+            .args(["local", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env("KAFKA_SYNC_HOME", home)
+            .env("KAFKA_SYNC_TOKEN", TOKEN)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(format!("{base}/healthz")).await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "kafka-sync local did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Local { child, base }
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
+        let client = reqwest::Client::new();
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// A JSON call that must answer `status`; returns the reply.
+    pub async fn expect(
+        &self,
+        status: u16,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let (got, text) = self.call(method, path, body).await;
+        assert_eq!(got, status, "{method} {path}: {text}");
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn kill(mut self) {
+        // SIGKILL: no chance to flush or shut down cleanly.
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
