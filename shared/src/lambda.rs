@@ -6,11 +6,11 @@ use std::sync::Arc;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
-use crate::api::Services;
 use crate::secrets::AwsSecrets;
+use crate::services::Services;
 
 /// The store (DynamoDB table `TABLE_NAME`) and Secrets Manager, as the template wires them.
-pub async fn api_state() -> Result<Services, Error> {
+pub async fn services() -> Result<Services, Error> {
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
     let store = crate::store::open(&format!("dynamodb://{table}")).await?;
     Ok(Services {

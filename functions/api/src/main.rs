@@ -3,7 +3,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     kafka_sync::telemetry::init();
-    let state = kafka_sync::lambda::api_state().await?;
+    let state = kafka_sync::lambda::services().await?;
     let router = kafka_sync::api::router(state, kafka_sync::api::Auth::Iam);
     lambda_http::run(router).await
 }

@@ -1,6 +1,41 @@
-//! The dispatcher Lambda function.
+//! The dispatcher Lambda function: every minute, initializes new tasks' metadata and
+//! invokes the replicator asynchronously for every slot no live worker holds.
+
+use std::time::Duration;
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use kafka_sync::dispatcher::{free_slots, wanted_slots};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::{Value, json};
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    kafka_sync::lambda::run_not_built_yet("dispatcher", 5).await
+async fn main() -> Result<(), Error> {
+    kafka_sync::telemetry::init();
+    let services = kafka_sync::lambda::services().await?;
+    let replicator =
+        std::env::var("REPLICATOR_FUNCTION").map_err(|_| "REPLICATOR_FUNCTION is not set")?;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
+        let (services, lambda, replicator) = (services.clone(), lambda.clone(), replicator.clone());
+        async move {
+            // Tasks never synced get their topics before their workers start.
+            kafka_sync::jobs::metadata_sync(&services, Some(Duration::MAX)).await?;
+            let free = free_slots(&services, wanted_slots(&services).await?).await?;
+            for slot in &free {
+                lambda
+                    .invoke()
+                    .function_name(&replicator)
+                    .invocation_type(InvocationType::Event)
+                    .payload(Blob::new(serde_json::to_vec(slot)?))
+                    .send()
+                    .await?;
+            }
+            Ok::<Value, Error>(json!({ "started": free.len() }))
+        }
+    }))
+    .await
 }

@@ -1,6 +1,17 @@
-//! The metadata-sync Lambda function.
+//! The metadata-sync Lambda function: every 3 minutes, metadata sync for every running
+//! instance task.
+
+use kafka_sync::jobs::{JobReport, metadata_sync};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    kafka_sync::lambda::run_not_built_yet("metadata-sync", 4).await
+async fn main() -> Result<(), Error> {
+    kafka_sync::telemetry::init();
+    let services = kafka_sync::lambda::services().await?;
+    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
+        let services = services.clone();
+        async move { Ok::<JobReport, Error>(metadata_sync(&services, None).await?) }
+    }))
+    .await
 }
