@@ -442,7 +442,7 @@ async fn apply(
 }
 
 /// The source groups with committed offsets on any of `topics`, sorted.
-async fn groups_on(
+pub async fn groups_on(
     access: &ClusterAccess,
     topics: &BTreeSet<&str>,
 ) -> Result<Vec<String>, SyncError> {
