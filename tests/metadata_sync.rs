@@ -1,19 +1,16 @@
 //! Metadata sync on the two real clusters: every rule of DESIGN §3, one run at a time.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use harness::records::{add_partitions, create_topic};
-use harness::{StoreKind, fresh_store, unique_name};
-use kafka_sync::connection::ConnectionRecord;
+use harness::task::{TENANT, instance_task};
+use harness::unique_name;
 use kafka_sync::kafka::ClusterAccess;
 use kafka_sync::kafka_admin::GroupAdmin;
 use kafka_sync::lifecycle::TaskRecord;
 use kafka_sync::metadata_sync::{self, MetadataProgress};
-use kafka_sync::secrets::LocalSecrets;
 use kafka_sync::services::Services;
-use kafka_sync::task::parse_task_spec;
 use kafka_sync::topic_metadata::SYNCED_CONFIGS;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -31,42 +28,13 @@ struct Sync {
 impl Sync {
     /// A task syncing the topics matching `regex` (each test its own prefix).
     async fn new(regex: &str) -> Sync {
-        let services = Services {
-            store: fresh_store(StoreKind::Embedded).await,
-            secrets: Arc::new(LocalSecrets::from_key(&[3; 32])),
-        };
-        let mut ids = Vec::new();
-        for access in [harness::source(), harness::target()] {
-            let described = access.describe(TIMEOUT).await.unwrap();
-            let record = ConnectionRecord {
-                id: uuid::Uuid::new_v4().simple().to_string(),
-                name: unique_name("c"),
-                bootstrap: access.bootstrap.clone(),
-                security: access.security.clone(),
-                brokers: described.brokers,
-                cluster_id: described.cluster_id,
-                created_at: chrono::Utc::now(),
-                secret_ref: None,
-            };
-            services
-                .store
-                .create_connection("t", &record)
-                .await
-                .unwrap();
-            ids.push(record.id);
-        }
-        let spec = parse_task_spec(&json!({
-            "name": "meta", "kind": "instance", "source": ids[0], "target": ids[1],
-            "sync": "metadata", "topics": {"regex": regex}
-        }))
-        .unwrap();
-        let task = TaskRecord::new(uuid::Uuid::new_v4().simple().to_string(), spec);
-        services.store.create_task("t", &task).await.unwrap();
+        let (services, task) =
+            instance_task(json!({"sync": "metadata", "topics": {"regex": regex}})).await;
         Sync { services, task }
     }
 
     async fn run(&self) -> MetadataProgress {
-        metadata_sync::run(&self.services, "t", &self.task)
+        metadata_sync::run(&self.services, TENANT, &self.task)
             .await
             .unwrap()
     }

@@ -536,8 +536,9 @@ fn describe_groups(
             if !error.is_null() {
                 let error = error_object(error, &format!("group {group_id}"));
                 match error {
-                    // A group the cluster does not know (newer brokers say so instead of
-                    // describing it as Dead): no members, nothing to protect.
+                    // A group the cluster does not know. librdkafka 2.12 turns Kafka 4's
+                    // GROUP_ID_NOT_FOUND into a classic DescribeGroups, which says `Dead`;
+                    // should the error come through anyway, it means the same.
                     AdminError::Kafka { code, .. } if code == GROUP_ID_NOT_FOUND => {
                         out.push(GroupDescription {
                             group_id,

@@ -26,6 +26,8 @@ use crate::topic_metadata::{
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Topics per DescribeConfigs request.
 const DESCRIBE_BATCH: usize = 200;
+/// Topics per CreateTopics / CreatePartitions request.
+const ADMIN_BATCH: usize = 50;
 
 /// `progress.metadata` of a task.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,10 +302,12 @@ async fn apply(
             _ => None,
         })
         .collect();
-    if !creates.is_empty() {
+    // A KRaft controller refuses one operation of too many records (PolicyViolation), so
+    // topics are created a batch at a time.
+    for batch in creates.chunks(ADMIN_BATCH) {
         let results = target
             .admin
-            .create_topics(&creates, &options)
+            .create_topics(batch, &options)
             .await
             .map_err(kafka_error("create topics"))?;
         for result in results {
@@ -342,17 +346,17 @@ async fn apply(
             _ => None,
         })
         .collect();
-    if !grows.is_empty() {
+    let grown: Vec<&Action> = actions
+        .iter()
+        .filter(|a| matches!(a, Action::GrowPartitions { .. }))
+        .collect();
+    for (batch, batch_actions) in grows.chunks(ADMIN_BATCH).zip(grown.chunks(ADMIN_BATCH)) {
         let results = target
             .admin
-            .create_partitions(&grows, &options)
+            .create_partitions(batch, &options)
             .await
             .map_err(kafka_error("create partitions"))?;
-        for (result, action) in results.into_iter().zip(
-            actions
-                .iter()
-                .filter(|a| matches!(a, Action::GrowPartitions { .. })),
-        ) {
+        for (result, action) in results.into_iter().zip(batch_actions.iter().copied()) {
             let Action::GrowPartitions {
                 target_topic,
                 from,

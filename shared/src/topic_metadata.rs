@@ -211,7 +211,10 @@ mod tests {
         }
     }
 
-    fn target(entries: &[(&str, i32, &[(&str, &str)])]) -> BTreeMap<String, TargetTopic> {
+    /// A target topic: name, partitions, configs.
+    type TargetEntry<'a> = (&'a str, i32, &'a [(&'a str, &'a str)]);
+
+    fn target(entries: &[TargetEntry]) -> BTreeMap<String, TargetTopic> {
         entries
             .iter()
             .map(|(name, partitions, pairs)| {

@@ -3,6 +3,7 @@
 
 pub mod local;
 pub mod records;
+pub mod task;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

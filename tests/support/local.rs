@@ -65,10 +65,10 @@ impl Local {
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = reqwest::get(format!("{base}/healthz")).await {
-                if r.status().is_success() {
-                    break;
-                }
+            if let Ok(r) = reqwest::get(format!("{base}/healthz")).await
+                && r.status().is_success()
+            {
+                break;
             }
             assert!(Instant::now() < deadline, "kafka-sync local did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -26,27 +26,12 @@ pub struct Record {
 impl Record {
     /// The record without its offset and without the given header (the origin header
     /// replication adds), for comparing copies.
-    pub fn content_without(
-        &self,
-        header: &str,
-    ) -> (
-        Option<Vec<u8>>,
-        Option<Vec<u8>>,
-        Vec<(String, Option<Vec<u8>>)>,
-        Option<i64>,
-    ) {
-        let headers = self
-            .headers
-            .iter()
-            .filter(|(k, _)| k != header)
-            .cloned()
-            .collect();
-        (
-            self.key.clone(),
-            self.value.clone(),
-            headers,
-            self.timestamp,
-        )
+    pub fn content_without(&self, header: &str) -> Record {
+        Record {
+            offset: 0,
+            headers: self.headers.iter().filter(|(k, _)| k != header).cloned().collect(),
+            ..self.clone()
+        }
     }
 }
 
@@ -181,6 +166,22 @@ pub async fn read_all(access: &ClusterAccess, topic: &str) -> BTreeMap<i32, Vec<
             });
         }
         records
+    })
+    .await
+    .unwrap()
+}
+
+/// How many topics of the cluster start with `prefix`.
+pub async fn topic_names(access: &ClusterAccess, prefix: &str) -> usize {
+    let (access, prefix) = (access.clone(), prefix.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = access.client_config().create().unwrap();
+        let metadata = consumer.fetch_metadata(None, TIMEOUT).unwrap();
+        metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name().starts_with(&prefix))
+            .count()
     })
     .await
     .unwrap()

@@ -90,6 +90,15 @@ pub enum CompiledOp {
 }
 
 impl CompiledOp {
+    /// Whether this op can run on a lazily read JSON object ([`Record::Raw`]): anything but
+    /// a JSONPath that can select several values, which needs the whole document.
+    pub(super) fn reads_lazily(&self) -> bool {
+        match self {
+            Self::JsonPath(query) => query.is_single(),
+            Self::Mapping(_) | Self::SystemTime | Self::Custom(_) => true,
+        }
+    }
+
     /// This op's value for `record`. `document` is the record's JSONPath document, made on
     /// first use and then shared by the message's other `jsonpath` fields.
     pub(super) fn evaluate<'a, 'r: 'a>(
@@ -100,7 +109,19 @@ impl CompiledOp {
     ) -> Result<FieldValue<'a>, ProcessingError> {
         match self {
             Self::Mapping(from) => mapping::evaluate(record, from),
-            Self::JsonPath(query) => query.evaluate(document.get_or_init(|| record.document())),
+            Self::JsonPath(query) => match record {
+                Record::Raw(object) if query.is_single() => query.evaluate_raw(object),
+                _ => {
+                    let document = match document.get() {
+                        Some(document) => document,
+                        None => {
+                            let made = record.document()?;
+                            document.get_or_init(|| made)
+                        }
+                    };
+                    query.evaluate(document)
+                }
+            },
             Self::SystemTime => Ok(system_time::evaluate(now_ms)),
             Self::Custom(value) => Ok(custom::evaluate(value)),
         }

@@ -18,6 +18,7 @@ mod input;
 mod output;
 mod parse;
 mod pipeline;
+mod raw;
 mod record;
 
 use serde::{Deserialize, Serialize};

@@ -9,6 +9,7 @@ mod separator;
 use ::regex::Regex;
 use serde::{Deserialize, Serialize};
 
+pub(super) use self::json::JsonAs;
 use super::error::ProcessingError;
 use super::record::Record;
 use super::{Tagged, compile_regex};
@@ -161,23 +162,21 @@ pub(super) enum Records<'a> {
 }
 
 impl CompiledParse {
-    /// Parses a message's text. `ordered`: JSON objects keep their keys in document order
-    /// (for output without `fields`) rather than being `serde_json::Value`s (for lookups and
-    /// JSONPaths).
+    /// Parses a message's text, JSON objects read as `json_as` says.
     pub(super) fn parse<'a>(
         &'a self,
         text: &'a str,
-        ordered: bool,
+        json_as: JsonAs,
     ) -> Result<Records<'a>, ProcessingError> {
         Ok(match self {
-            Self::Json => Records::One(json::parse(text, ordered)?),
+            Self::Json => Records::One(json::parse(text, json_as)?),
             Self::Separator(separator) => Records::One(separator::parse(text, separator)),
             Self::NamedGroups { regex, names } => {
                 Records::One(regex::named_groups(text, regex, names)?)
             }
             Self::Matches(regex) => Records::One(regex::matches(text, regex)?),
-            Self::JsonArraySingle => Records::One(json_array::first(text, ordered)?),
-            Self::JsonArrayMulti => Records::Many(json_array::each(text, ordered)?),
+            Self::JsonArraySingle => Records::One(json_array::first(text, json_as)?),
+            Self::JsonArrayMulti => Records::Many(json_array::each(text, json_as)?),
         })
     }
 }

@@ -7,7 +7,7 @@ use std::cell::OnceCell;
 use super::CompiledProcessing;
 use super::error::ProcessingError;
 use super::output::Renderer;
-use super::parse::Records;
+use super::parse::{JsonAs, Records};
 use super::record::{Name, Record};
 
 /// One output message: the source record's key, as it is, and the processed value. The
@@ -33,18 +33,26 @@ impl CompiledProcessing {
         now_ms: i64,
     ) -> Result<Vec<Output>, ProcessingError> {
         let text = text(value)?;
-        // Without `fields` JSON objects are output whole, in document order; with them they
-        // are looked up and queried, which a `serde_json::Value` does best.
-        let ordered = self.fields.is_none();
-        let output = |record: &Record<'_>| {
-            self.render(record, now_ms, text.len()).map(|value| Output {
+        // Without `fields` JSON objects are output whole, in document order. With them only
+        // the values the fields use are decoded, unless a JSONPath needs the whole document.
+        let json_as = match &self.fields {
+            None => JsonAs::Ordered,
+            Some(fields) if fields.iter().all(|field| field.op.reads_lazily()) => JsonAs::Raw,
+            Some(_) => JsonAs::Value,
+        };
+        // Each record's share of the message: about the size of its output without fields.
+        let output = |record: &Record<'_>, share: usize| {
+            self.render(record, now_ms, share).map(|value| Output {
                 key: key.map(<[u8]>::to_vec),
                 value,
             })
         };
-        match self.parse.parse(text, ordered)? {
-            Records::One(record) => Ok(vec![output(&record)?]),
-            Records::Many(records) => records.iter().map(output).collect(),
+        match self.parse.parse(text, json_as)? {
+            Records::One(record) => Ok(vec![output(&record, text.len())?]),
+            Records::Many(records) => {
+                let share = text.len() / records.len().max(1);
+                records.iter().map(|record| output(record, share)).collect()
+            }
         }
     }
 
@@ -52,12 +60,12 @@ impl CompiledProcessing {
         &self,
         record: &Record<'_>,
         now_ms: i64,
-        message_len: usize,
+        size_hint: usize,
     ) -> Result<Vec<u8>, ProcessingError> {
         match &self.fields {
             None => {
-                let mut out = Renderer::new(&self.output, message_len + 2);
-                record.for_each_field(|name, value| out.field(name, &value));
+                let mut out = Renderer::new(&self.output, size_hint + 2);
+                record.for_each_field(|name, value| out.field(name, &value))?;
                 Ok(out.finish())
             }
             Some(fields) => {

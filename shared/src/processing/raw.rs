@@ -67,9 +67,13 @@ pub(super) fn decode(raw: &RawValue) -> Result<FieldValue<'_>, ProcessingError> 
 
 fn decode_value(raw: &RawValue) -> Result<Value, ProcessingError> {
     serde_json::from_str(raw.get()).map_err(|err| {
+        // The position serde_json gives is within the value, not the message: leave it out.
+        let message = err.to_string();
+        let position = format!(" at line {} column {}", err.line(), err.column());
+        let message = message.strip_suffix(&position).unwrap_or(&message);
         ProcessingError::new(
             ProcessingError::INVALID_JSON,
-            format!("not valid JSON: {err}"),
+            format!("not valid JSON: {message}"),
         )
     })
 }
@@ -252,20 +256,40 @@ mod tests {
     fn decodes_like_serde_json() {
         let text = r#"{"a": 1, "\u0062": "x\ny", "a": {"z": 1.50, "y": [1e2, -0]}, "s": "plain"}"#;
         let object = object(text);
-        assert_eq!(object.to_value().unwrap(), serde_json::from_str::<Value>(text).unwrap());
-        assert_eq!(decoded(object.get("a").unwrap()), json!({"y": [100.0, 0], "z": 1.5}));
+        assert_eq!(
+            object.to_value().unwrap(),
+            serde_json::from_str::<Value>(text).unwrap()
+        );
+        assert_eq!(
+            decoded(object.get("a").unwrap()),
+            serde_json::from_str::<Value>(r#"{"z": 1.50, "y": [1e2, -0]}"#).unwrap()
+        );
         assert_eq!(decoded(object.get("b").unwrap()), json!("x\ny"));
-        assert!(matches!(decode(object.get("s").unwrap()), Ok(FieldValue::Text("plain"))));
+        assert!(matches!(
+            decode(object.get("s").unwrap()),
+            Ok(FieldValue::Text("plain"))
+        ));
         assert!(object.get("c").is_none());
-        let err = decode(raw("1e999")).unwrap_err();
-        assert_eq!(err.kind, "invalid_json");
+        let err = decode(raw("[1, 1e999]")).unwrap_err();
+        assert_eq!(
+            (err.kind, err.reason.as_str()),
+            ("invalid_json", "not valid JSON: number out of range")
+        );
     }
 
     #[test]
     fn finds_members_and_elements() {
         let doc = raw(r#"{"k": 1, "a": [10, {"b": 2}, 30], "k": [5], "\u006b2": 3}"#);
-        assert_eq!(member(doc, "k").unwrap().get(), "[5]", "the last of duplicates");
-        assert_eq!(member(doc, "k2").unwrap().get(), "3", "escaped keys are decoded");
+        assert_eq!(
+            member(doc, "k").unwrap().get(),
+            "[5]",
+            "the last of duplicates"
+        );
+        assert_eq!(
+            member(doc, "k2").unwrap().get(),
+            "3",
+            "escaped keys are decoded"
+        );
         assert!(member(doc, "x").is_none());
         let array = member(doc, "a").unwrap();
         assert!(member(array, "b").is_none(), "not an object");

@@ -18,14 +18,14 @@ pub(super) type OrderedObject = IndexMap<String, Value>;
 /// One parsed message (or, in `json_array_multi` mode, one element of it).
 #[derive(Debug)]
 pub(super) enum Record<'a> {
-    /// A JSON object (JSON modes with `fields`): looked up by key, and itself the document
-    /// that JSONPaths run on. Always a `Value::Object`.
+    /// A JSON object (JSON modes with a JSONPath that can select several values): looked up
+    /// by key, and itself the document that JSONPaths run on. Always a `Value::Object`.
     Json(Value),
     /// A JSON object in document order (JSON modes without `fields`, which output every
     /// key in order).
     Ordered(OrderedObject),
-    /// A JSON object read lazily (JSON modes whose fields need no whole document): only
-    /// the values looked up are decoded.
+    /// A JSON object read lazily (JSON modes whose fields need no whole document: mappings
+    /// and single-value JSONPaths): only the values looked up are decoded.
     Raw(RawObject<'a>),
     /// Text fields named by position, `"0"`, `"1"`, … (separator mode, and regex mode
     /// without named groups).
@@ -52,7 +52,8 @@ pub(super) enum FieldValue<'a> {
     Json(&'a Value),
     /// Text, a JSON string.
     Text(&'a str),
-    /// A value made for this message (a JSONPath's several results, the system time).
+    /// A value made for this message (a JSONPath's several results, the system time, a
+    /// value decoded from a lazily read object).
     Owned(Value),
 }
 
@@ -174,7 +175,7 @@ impl Name<'_> {
 }
 
 impl FieldValue<'_> {
-    fn into_owned(self) -> Value {
+    pub(super) fn into_owned(self) -> Value {
         match self {
             Self::Json(value) => value.clone(),
             Self::Text(text) => Value::String(text.to_owned()),
@@ -228,6 +229,7 @@ mod tests {
             value.write_json(&mut v);
             found.push((String::from_utf8(n).unwrap(), String::from_utf8(v).unwrap()));
         });
+        done.unwrap();
         found
     }
 

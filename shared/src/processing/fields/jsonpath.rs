@@ -7,6 +7,7 @@ use jsonpath_rust::parser::parse_json_path;
 use serde_json::Value;
 
 use crate::processing::error::ProcessingError;
+use crate::processing::raw::{self, RawObject};
 use crate::processing::record::FieldValue;
 
 /// A JSONPath, parsed once, to run against any number of documents.
@@ -58,6 +59,11 @@ impl JsonPathQuery {
         &self.path
     }
 
+    /// Whether the path selects at most one value (a path of single names and indexes).
+    pub fn is_single(&self) -> bool {
+        matches!(self.query, Query::Steps(_))
+    }
+
     /// Every value the path selects in `document`, in document order; empty when it
     /// selects nothing.
     pub fn find<'a>(&self, document: &'a Value) -> Vec<&'a Value> {
@@ -85,12 +91,46 @@ impl JsonPathQuery {
                 }
             }
         };
-        found.ok_or_else(|| {
-            ProcessingError::new(
-                ProcessingError::JSONPATH_NO_MATCH,
-                format!("the JSONPath `{}` finds nothing in the message", self.path),
-            )
-        })
+        found.ok_or_else(|| self.no_match())
+    }
+
+    /// The op on a lazily read JSON object; only for a path that [`is_single`](Self::is_single).
+    pub(in crate::processing) fn evaluate_raw<'a>(
+        &self,
+        object: &RawObject<'a>,
+    ) -> Result<FieldValue<'a>, ProcessingError> {
+        let Query::Steps(steps) = &self.query else {
+            let document = object.to_value()?;
+            return self
+                .evaluate(&document)
+                .map(|found| FieldValue::Owned(found.into_owned()));
+        };
+        let Some((first, rest)) = steps.split_first() else {
+            return Ok(FieldValue::Owned(object.to_value()?));
+        };
+        let mut found = match first {
+            Step::Name(name) => object.get(name),
+            // An index selects nothing in an object.
+            Step::Index(_) => None,
+        };
+        for step in rest {
+            let Some(value) = found else { break };
+            found = match step {
+                Step::Name(name) => raw::member(value, name),
+                Step::Index(index) => raw::element(value, *index),
+            };
+        }
+        match found {
+            Some(found) => raw::decode(found),
+            None => Err(self.no_match()),
+        }
+    }
+
+    fn no_match(&self) -> ProcessingError {
+        ProcessingError::new(
+            ProcessingError::JSONPATH_NO_MATCH,
+            format!("the JSONPath `{}` finds nothing in the message", self.path),
+        )
     }
 }
 

@@ -8,17 +8,25 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::Value;
 
 use crate::processing::error::ProcessingError;
+use crate::processing::raw::RawObject;
 use crate::processing::record::{OrderedObject, Record};
+
+/// How JSON objects are read, which depends on what the fields need of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::processing) enum JsonAs {
+    /// Keys in document order, values decoded: to output every field.
+    Ordered,
+    /// Lazily: to look up a few values (mappings, single-value JSONPaths).
+    Raw,
+    /// A whole `serde_json::Value`: for JSONPaths that need the whole document.
+    Value,
+}
 
 pub(in crate::processing) fn parse(
     text: &str,
-    ordered: bool,
-) -> Result<Record<'static>, ProcessingError> {
-    let shape = if ordered {
-        read(text, Expect::Object, Record::Ordered)?
-    } else {
-        read(text, Expect::Object, Record::Json)?
-    };
+    json_as: JsonAs,
+) -> Result<Record<'_>, ProcessingError> {
+    let shape = read_as(text, Expect::Object, json_as)?;
     match shape {
         Shape::Object(record) => Ok(record),
         Shape::Array(_) => Err(not_an_object("an array")),
@@ -54,20 +62,27 @@ pub(super) enum Expect {
 }
 
 /// The representation an object is built into.
-pub(super) trait Object: Sized {
-    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
+pub(super) trait Object<'de>: Sized {
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
 }
 
 /// A `serde_json::Value::Object`, for lookups and JSONPaths.
-impl Object for Value {
-    fn from_map<'de, A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+impl<'de> Object<'de> for Value {
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
         serde::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))
     }
 }
 
+/// Raw values borrowed from the message, for a few lookups.
+impl<'de> Object<'de> for RawObject<'de> {
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        RawObject::from_map(map)
+    }
+}
+
 /// Keys in document order, for output without `fields`.
-impl Object for OrderedObject {
-    fn from_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+impl<'de> Object<'de> for OrderedObject {
+    fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
         let mut object = OrderedObject::with_capacity(map.size_hint().unwrap_or(8));
         while let Some(key) = map.next_key::<String>()? {
             let value = map.next_value::<Value>()?;
@@ -77,9 +92,22 @@ impl Object for OrderedObject {
     }
 }
 
-/// Reads `text` as one JSON document, building objects as `O` and wrapping each in `wrap`.
-pub(super) fn read<O: Object, T>(
+/// Reads `text` as one JSON document, objects as `json_as` says.
+pub(super) fn read_as(
     text: &str,
+    expect: Expect,
+    json_as: JsonAs,
+) -> Result<Shape<Record<'_>>, ProcessingError> {
+    match json_as {
+        JsonAs::Ordered => read(text, expect, Record::Ordered),
+        JsonAs::Raw => read(text, expect, Record::Raw),
+        JsonAs::Value => read(text, expect, Record::Json),
+    }
+}
+
+/// Reads `text` as one JSON document, building objects as `O` and wrapping each in `wrap`.
+fn read<'a, O: Object<'a>, T>(
+    text: &'a str,
     expect: Expect,
     wrap: fn(O) -> T,
 ) -> Result<Shape<T>, ProcessingError> {
@@ -109,7 +137,7 @@ impl<O, T> Clone for ShapeSeed<O, T> {
 
 impl<O, T> Copy for ShapeSeed<O, T> {}
 
-impl<'de, O: Object, T> DeserializeSeed<'de> for ShapeSeed<O, T> {
+impl<'de, O: Object<'de>, T> DeserializeSeed<'de> for ShapeSeed<O, T> {
     type Value = Shape<T>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Shape<T>, D::Error> {
@@ -117,7 +145,7 @@ impl<'de, O: Object, T> DeserializeSeed<'de> for ShapeSeed<O, T> {
     }
 }
 
-impl<'de, O: Object, T> Visitor<'de> for ShapeSeed<O, T> {
+impl<'de, O: Object<'de>, T> Visitor<'de> for ShapeSeed<O, T> {
     type Value = Shape<T>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -188,7 +216,7 @@ mod tests {
     #[test]
     fn keeps_document_order_without_fields_and_a_value_with_them() {
         let text = r#"{"z": 1, "a": {"y": [1, 2]}, "m": "x", "a": 2}"#;
-        let Record::Ordered(object) = parse(text, true).unwrap() else {
+        let Record::Ordered(object) = parse(text, JsonAs::Ordered).unwrap() else {
             panic!("ordered")
         };
         let keys: Vec<_> = object.keys().map(String::as_str).collect();
@@ -199,7 +227,7 @@ mod tests {
         );
         assert_eq!(object["a"], json!(2), "and its last value");
 
-        let Record::Json(value) = parse(text, false).unwrap() else {
+        let Record::Json(value) = parse(text, JsonAs::Value).unwrap() else {
             panic!("value")
         };
         assert_eq!(value, json!({"z": 1, "a": 2, "m": "x"}));
@@ -254,8 +282,8 @@ mod tests {
                 "not valid JSON: EOF while parsing a value at line 1 column 3",
             ),
         ] {
-            for ordered in [true, false] {
-                let err = parse(text, ordered).unwrap_err();
+            for json_as in [JsonAs::Ordered, JsonAs::Raw, JsonAs::Value] {
+                let err = parse(text, json_as).unwrap_err();
                 assert_eq!((err.kind, err.reason.as_str()), (kind, reason), "{text}");
             }
         }

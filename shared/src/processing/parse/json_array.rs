@@ -1,7 +1,7 @@
 //! `json_array_single` and `json_array_multi` modes: the message is a JSON array of
 //! objects; the first object is the output, or each object is an output of its own.
 
-use super::json::{Expect, Shape, read};
+use super::json::{Expect, JsonAs, Shape, read_as};
 use crate::processing::error::ProcessingError;
 use crate::processing::record::Record;
 
@@ -9,9 +9,9 @@ use crate::processing::record::Record;
 /// need only be valid JSON; they are not kept.
 pub(in crate::processing) fn first(
     text: &str,
-    ordered: bool,
-) -> Result<Record<'static>, ProcessingError> {
-    let mut elements = array(text, true, ordered)?;
+    json_as: JsonAs,
+) -> Result<Record<'_>, ProcessingError> {
+    let mut elements = array(text, true, json_as)?;
     if elements.is_empty() {
         return Err(ProcessingError::new(
             ProcessingError::EMPTY_JSON_ARRAY,
@@ -25,9 +25,9 @@ pub(in crate::processing) fn first(
 /// no output at all.
 pub(in crate::processing) fn each(
     text: &str,
-    ordered: bool,
-) -> Result<Vec<Record<'static>>, ProcessingError> {
-    array(text, false, ordered)?
+    json_as: JsonAs,
+) -> Result<Vec<Record<'_>>, ProcessingError> {
+    array(text, false, json_as)?
         .into_iter()
         .enumerate()
         .map(|(index, element)| object(index, element))
@@ -37,15 +37,9 @@ pub(in crate::processing) fn each(
 fn array(
     text: &str,
     first_only: bool,
-    ordered: bool,
-) -> Result<Vec<Shape<Record<'static>>>, ProcessingError> {
-    let expect = Expect::Array { first_only };
-    let shape = if ordered {
-        read(text, expect, Record::Ordered)?
-    } else {
-        read(text, expect, Record::Json)?
-    };
-    match shape {
+    json_as: JsonAs,
+) -> Result<Vec<Shape<Record<'_>>>, ProcessingError> {
+    match read_as(text, Expect::Array { first_only }, json_as)? {
         Shape::Array(elements) => Ok(elements),
         Shape::Object(_) => Err(not_an_array("an object")),
         Shape::Other(what) => Err(not_an_array(what)),
@@ -59,10 +53,7 @@ fn not_an_array(what: &str) -> ProcessingError {
     )
 }
 
-fn object(
-    index: usize,
-    element: Shape<Record<'static>>,
-) -> Result<Record<'static>, ProcessingError> {
+fn object(index: usize, element: Shape<Record<'_>>) -> Result<Record<'_>, ProcessingError> {
     let what = match element {
         Shape::Object(record) => return Ok(record),
         Shape::Array(_) => "an array",
@@ -92,7 +83,7 @@ mod tests {
 
     #[test]
     fn single_takes_the_first_object_and_only_checks_the_rest_is_json() {
-        let Record::Json(first) = first(r#"[{"a": 1}, 2, [3]]"#, false).unwrap() else {
+        let Record::Json(first) = first(r#"[{"a": 1}, 2, [3]]"#, JsonAs::Value).unwrap() else {
             panic!("value")
         };
         assert_eq!(first, json!({"a": 1}));
@@ -111,17 +102,17 @@ mod tests {
     }
 
     fn first_err(text: &str) -> ProcessingError {
-        first(text, false).unwrap_err()
+        first(text, JsonAs::Value).unwrap_err()
     }
 
     #[test]
     fn multi_takes_every_object_and_rejects_any_other_element() {
         assert_eq!(
-            values(each(r#"[{"a": 1}, {"a": 2}]"#, false).unwrap()),
+            values(each(r#"[{"a": 1}, {"a": 2}]"#, JsonAs::Value).unwrap()),
             [json!({"a": 1}), json!({"a": 2})]
         );
-        assert!(each(" [ ] ", true).unwrap().is_empty());
-        let err = each(r#"[{"a": 1}, [{"a": 2}]]"#, true).unwrap_err();
+        assert!(each(" [ ] ", JsonAs::Ordered).unwrap().is_empty());
+        let err = each(r#"[{"a": 1}, [{"a": 2}]]"#, JsonAs::Ordered).unwrap_err();
         assert_eq!(
             (err.kind, err.reason.as_str()),
             (
@@ -133,15 +124,15 @@ mod tests {
 
     #[test]
     fn anything_but_an_array_is_rejected_with_what_it_is() {
-        for ordered in [true, false] {
+        for json_as in [JsonAs::Ordered, JsonAs::Raw, JsonAs::Value] {
             for (text, what) in [(r#"{"a": [1]}"#, "an object"), ("7", "a number")] {
-                let err = each(text, ordered).unwrap_err();
+                let err = each(text, json_as).unwrap_err();
                 assert_eq!(err.kind, "not_json_array");
                 assert_eq!(
                     err.reason,
                     format!("expected a JSON array of objects, found {what}")
                 );
-                assert_eq!(first(text, ordered).unwrap_err(), err);
+                assert_eq!(first(text, json_as).unwrap_err(), err);
             }
         }
     }

@@ -586,3 +586,52 @@ fn a_one_mib_message() {
     );
     assert_eq!(one(&config, &lines), "a line of text");
 }
+
+/// JSON read lazily (fields that need no whole document) gives exactly what a whole
+/// `serde_json::Value` gives: values, errors and their reasons.
+#[test]
+fn lazily_read_json_gives_what_a_whole_value_gives() {
+    use crate::processing::parse::{JsonAs, Records};
+
+    let fields = json!([
+        {"name": "a", "op": "mapping", "from": "a"},
+        {"name": "s", "op": "mapping", "from": "s"},
+        {"name": "ab", "op": "jsonpath", "path": "$.a.b"},
+        {"name": "last", "op": "jsonpath", "path": "$.arr[-1]"},
+        {"name": "x", "op": "jsonpath", "path": "$['arr'][0].x"},
+        {"name": "all", "op": "jsonpath", "path": "$"},
+        {"name": "at", "op": "system_time"},
+    ]);
+    let messages = [
+        r#"{"a": {"b": 1}, "s": "t", "arr": [{"x": 1}]}"#,
+        r#"{"a": {"b": 1, "b": [2, {"z": 1, "y": 2}]}, "s": "q\"\u00e9\ud83d\ude80", "arr": [{"x": "1"}, 2.50, -0, 1e3, 18446744073709551615, -9223372036854775808]}"#,
+        r#"{"a": 1, "a": {"b": null}, "\u0073": "escaped key", "arr": [{"x": {"y": []}}], "s": "last wins"}"#,
+        r#"{"a": {"b": 1}, "s": "t", "arr": []}"#,
+        r#"{"a": {"c": 1}, "s": "t", "arr": [{"x": 1}]}"#,
+        r#"{"a": [{"b": 1}], "s": "t", "arr": [{"x": 1}]}"#,
+        r#"{"s": "t"}"#,
+        r#"{"a": {"b": 1e999}, "s": "t", "arr": [{"x": 1}]}"#,
+    ];
+    for output in [json_out(), value_out(","), kv_out()] {
+        let config = processing(with(json!({"mode": "json"}), Some(fields.clone()), output));
+        assert!(config.fields.iter().flatten().all(|f| f.op.reads_lazily()));
+        for message in messages {
+            let run = |json_as| match config.parse.parse(message, json_as) {
+                Ok(Records::One(record)) => config
+                    .render(&record, NOW, message.len())
+                    .map(|value| String::from_utf8(value).unwrap()),
+                Ok(Records::Many(_)) => panic!("one record"),
+                Err(err) => Err(err),
+            };
+            match (run(JsonAs::Raw), run(JsonAs::Value)) {
+                // A number out of range is only found where it is used, and the position
+                // serde_json gives is then within the value.
+                (Err(lazy), Err(whole)) if lazy.reason.contains("out of range") => {
+                    assert_eq!(lazy.reason, "not valid JSON: number out of range");
+                    assert_eq!(lazy.kind, whole.kind);
+                }
+                (lazy, whole) => assert_eq!(lazy, whole, "{message}"),
+            }
+        }
+    }
+}
