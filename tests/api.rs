@@ -485,7 +485,14 @@ async fn bad_requests_are_named_4xx(api: Api) {
     let long_name = "n".repeat(129);
     let json_body = |v: Value| Some(serde_json::to_vec(&v).unwrap());
     // (method, path, content type, body, expected status, text the message must hold)
-    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Option<Vec<u8>>, u16, &'a str);
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        Option<Vec<u8>>,
+        u16,
+        &'a str,
+    );
     let cases: Vec<Case> = vec![
         (
             "POST",

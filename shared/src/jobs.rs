@@ -10,7 +10,6 @@ use crate::lifecycle::TaskState;
 use crate::metadata_sync::{self, MetadataProgress};
 use crate::services::Services;
 use crate::store::StoreError;
-use crate::task::TaskSpec;
 
 /// What a job run did, as the Lambda functions return it.
 #[derive(Debug, Default, Serialize)]
@@ -19,16 +18,16 @@ pub struct JobReport {
     pub failed: usize,
 }
 
-/// Metadata sync for every running instance task never synced, or last synced longer
-/// than `interval` ago (`None`: every one). A task that has never run is initialized at
-/// once by the first call after its creation.
+/// Metadata sync for every running task never synced, or last synced longer than
+/// `interval` ago (`None`: every one). A task that has never run is initialized at once
+/// by the first call after its creation.
 pub async fn metadata_sync(
     services: &Services,
     interval: Option<Duration>,
 ) -> Result<JobReport, StoreError> {
     let mut report = JobReport::default();
     for (tenant, task) in services.store.all_tasks().await? {
-        if task.state != TaskState::Running || !matches!(task.spec, TaskSpec::Instance(_)) {
+        if task.state != TaskState::Running {
             continue;
         }
         let last: Option<MetadataProgress> = services.store.progress(&task.id, "metadata").await?;

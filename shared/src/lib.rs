@@ -5,6 +5,7 @@ pub mod api;
 pub mod assignment;
 pub mod connection;
 pub mod dispatcher;
+pub mod error_policy;
 pub mod jobs;
 pub mod kafka;
 pub mod kafka_admin;

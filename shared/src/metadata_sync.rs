@@ -18,7 +18,7 @@ use crate::kafka_admin::GroupAdmin;
 use crate::lifecycle::TaskRecord;
 use crate::services::Services;
 use crate::store::Level;
-use crate::task::{InstanceTaskSpec, TaskSpec};
+use crate::task::{InstanceTaskSpec, OnError, TaskSpec, TopicTaskSpec};
 use crate::topic_metadata::{
     Action, SYNCED_CONFIGS, SourceTopic, TargetTopic, UNLIMITED_ONLY_CONFIGS, plan, select,
 };
@@ -133,16 +133,18 @@ impl Cluster {
     }
 }
 
-/// Runs metadata sync for one instance task, recording events and progress.
+/// Runs metadata sync for one task, recording events and progress: the full rules for
+/// an instance task; for a topic task, its target (and dead-letter) topic is created
+/// when missing, with the source topic's partition count.
 pub async fn run(
     services: &Services,
     tenant: &str,
     task: &TaskRecord,
 ) -> Result<MetadataProgress, SyncError> {
-    let TaskSpec::Instance(spec) = &task.spec else {
-        return Err(SyncError("metadata sync applies to instance tasks".into()));
+    let outcome = match &task.spec {
+        TaskSpec::Instance(spec) => sync(services, tenant, task, spec).await,
+        TaskSpec::Topic(spec) => ensure_topic_task_topics(services, tenant, task, spec).await,
     };
-    let outcome = sync(services, tenant, task, spec).await;
     if let Err(e) = &outcome {
         event(
             services,
@@ -443,6 +445,69 @@ async fn apply(
         }
     }
     Ok(())
+}
+
+async fn ensure_topic_task_topics(
+    services: &Services,
+    tenant: &str,
+    task: &TaskRecord,
+    spec: &TopicTaskSpec,
+) -> Result<MetadataProgress, SyncError> {
+    let lookup = |e: crate::services::AccessLookupError| SyncError(e.to_string());
+    let source_access = services
+        .access(tenant, &spec.source)
+        .await
+        .map_err(lookup)?;
+    let target_access = services
+        .access(tenant, &spec.target)
+        .await
+        .map_err(lookup)?;
+    let (source, target) = (Cluster::new(&source_access)?, Cluster::new(&target_access)?);
+    let (source_topics, target_topics) = tokio::try_join!(source.topics(), target.topics())?;
+    let Some((partitions, source_rf)) = source_topics.topics.get(&spec.source_topic).copied()
+    else {
+        return Err(SyncError(format!(
+            "source topic {:?} does not exist",
+            spec.source_topic
+        )));
+    };
+    let mut wanted = vec![spec.target_topic.as_str()];
+    if let OnError::DeadLetter { topic } = &spec.on_error {
+        wanted.push(topic);
+    }
+    let actions: Vec<Action> = wanted
+        .into_iter()
+        .filter(|topic| !target_topics.topics.contains_key(*topic))
+        .map(|topic| Action::Create {
+            source_topic: spec.source_topic.clone(),
+            target_topic: topic.to_owned(),
+            partitions,
+            replication_factor: source_rf.min(target_topics.brokers).max(1),
+            configs: BTreeMap::new(),
+        })
+        .collect();
+    let mut progress: MetadataProgress = services
+        .store
+        .progress(&task.id, "metadata")
+        .await
+        .map_err(|e| SyncError(e.to_string()))?
+        .unwrap_or_default();
+    apply(
+        services,
+        &task.id,
+        &target,
+        &target_access,
+        &actions,
+        &mut progress,
+    )
+    .await?;
+    progress.last_sync_at = Some(Utc::now());
+    services
+        .store
+        .put_progress(&task.id, "metadata", &progress)
+        .await
+        .map_err(|e| SyncError(e.to_string()))?;
+    Ok(progress)
 }
 
 /// The source groups with committed offsets on any of `topics`, sorted.

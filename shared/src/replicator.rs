@@ -3,7 +3,7 @@
 //! has acknowledged every record of it. Runs until told to stop (locally) or until just
 //! before its Lambda deadline; a worker that loses its lease stops without writing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -15,11 +15,13 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::assignment::{Route, routes_of_slot, slot_count};
+use crate::error_policy::{Decision, Origin, decide};
 use crate::kafka::ClusterAccess;
 use crate::lifecycle::{TaskRecord, TaskState};
+use crate::processing::{self, CompiledProcessing, Output};
 use crate::services::Services;
-use crate::store::{Checkpoint, Lease, Level, OffsetMapping, PartitionRef, StoreError};
-use crate::task::{TaskSpec, TopicStartOffset};
+use crate::store::{Checkpoint, Lease, Level, OffsetMapping, PartitionRef, StoreError, now_ms};
+use crate::task::{OnError, TaskSpec, TopicStartOffset};
 use crate::topic_metadata::select;
 
 /// The header every replicated record carries: the cluster id it was copied from. A
@@ -64,6 +66,8 @@ pub enum WorkerExit {
     LeaseLost,
     /// The slot no longer exists (fewer partitions) or the task is not running.
     NothingToDo,
+    /// A message could not be processed under the `retain` policy: the task is failed.
+    TaskFailed,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,8 +179,7 @@ pub async fn initial_checkpoints(
                 p.clone(),
                 Checkpoint {
                     next_offset,
-                    copied: 0,
-                    bytes: 0,
+                    ..Checkpoint::default()
                 },
             ));
         }
@@ -203,14 +206,6 @@ struct Context {
     target: ClusterAccess,
     source_cluster_id: String,
     target_cluster_id: String,
-}
-
-/// A record sent and not yet acknowledged.
-struct InFlight {
-    source: PartitionRef,
-    offset: i64,
-    bytes: usize,
-    delivery: DeliveryFuture,
 }
 
 impl Worker<'_> {
@@ -286,24 +281,35 @@ impl Worker<'_> {
         }))
     }
 
-    /// This slot's routes whose target topic exists (and, with `same_partition`, has the
-    /// partition): a route without one waits for metadata sync to create it.
-    async fn my_routes(&self, context: &Context) -> Result<Option<Vec<Route>>, WorkerError> {
+    /// This slot's routes whose target topic exists, each with the target partition its
+    /// records go to (`None`: by key). An instance task with `same_partition` needs the
+    /// same partition on the target; a topic task uses it when the target has it. A route
+    /// that cannot be placed yet waits for metadata sync to create its topic or partition.
+    async fn my_routes(&self, context: &Context) -> Result<Option<Vec<Placed>>, WorkerError> {
         let all = task_routes(&context.source, &context.task.spec).await?;
         if self.slot >= slot_count(all.len()) {
             return Ok(None);
         }
-        let mine = routes_of_slot(all, self.slot);
         let target_partitions = topic_partitions(&context.target).await?;
-        Ok(Some(
-            mine.into_iter()
-                .filter(|r| {
-                    target_partitions.get(&r.target_topic).is_some_and(|n| {
-                        !same_partition(&context.task.spec) || r.source.partition < *n
-                    })
+        let placed = routes_of_slot(all, self.slot)
+            .into_iter()
+            .filter_map(|route| {
+                let available = *target_partitions.get(&route.target_topic)?;
+                let partition = route.source.partition;
+                let target_partition = match &context.task.spec {
+                    TaskSpec::Instance(i) if i.same_partition => {
+                        Some((partition < available).then_some(partition)?)
+                    }
+                    TaskSpec::Instance(_) => None,
+                    TaskSpec::Topic(_) => (partition < available).then_some(partition),
+                };
+                Some(Placed {
+                    route,
+                    target_partition,
                 })
-                .collect(),
-        ))
+            })
+            .collect();
+        Ok(Some(placed))
     }
 
     async fn run_holding(
@@ -347,7 +353,8 @@ impl Worker<'_> {
         let mut renewed = Instant::now();
         let mut reassigned = Instant::now();
         let origin = context.source_cluster_id.as_bytes().to_vec();
-        let same_partition = same_partition(&context.task.spec);
+        let handling = Handling::of(&context.task.spec)?;
+        let mut reported_kinds: HashSet<&'static str> = HashSet::new();
         loop {
             if stop.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(WorkerExit::Stopped);
@@ -361,11 +368,8 @@ impl Worker<'_> {
             if reassigned.elapsed() >= self.settings.reassign_every {
                 reassigned = Instant::now();
                 match self.context().await? {
-                    None => return Ok(WorkerExit::NothingToDo),
-                    Some(fresh) if fresh.task.state != TaskState::Running => {
-                        return Ok(WorkerExit::NothingToDo);
-                    }
-                    Some(_) => {}
+                    Some(fresh) if fresh.task.state == TaskState::Running => {}
+                    _ => return Ok(WorkerExit::NothingToDo),
                 }
                 match self.my_routes(&context).await? {
                     None => return Ok(WorkerExit::NothingToDo),
@@ -379,11 +383,10 @@ impl Worker<'_> {
 
             // Collect and send one batch.
             let started = Instant::now();
-            let mut in_flight: Vec<InFlight> = Vec::new();
-            let mut skipped: HashMap<PartitionRef, i64> = HashMap::new();
-            let mut batch_bytes = 0usize;
-            while in_flight.len() < self.settings.batch_records
-                && batch_bytes < self.settings.batch_bytes
+            let mut batch = Batch::default();
+            let mut failure: Option<String> = None;
+            while batch.in_flight.len() < self.settings.batch_records
+                && batch.bytes < self.settings.batch_bytes
             {
                 let remaining = self.settings.batch_window.saturating_sub(started.elapsed());
                 if remaining.is_zero() || stop.is_cancelled() {
@@ -400,116 +403,325 @@ impl Worker<'_> {
                     topic: message.topic().to_owned(),
                     partition: message.partition(),
                 };
-                let Some(target_topic) = by_partition.get(&source) else {
+                let Some(placed) = by_partition.get(&source) else {
                     continue;
                 };
                 let offset = message.offset();
-                let mut headers = OwnedHeaders::new();
-                let mut echo = false;
-                if let Some(existing) = message.headers() {
-                    for header in existing.iter() {
-                        if header.key == ORIGIN_HEADER {
-                            echo = header.value == Some(context.target_cluster_id.as_bytes());
-                            continue;
-                        }
-                        headers = headers.insert(header);
+                let timestamp = message.timestamp().to_millis();
+                let Some(copied_headers) = copy_headers(&message, &context.target_cluster_id)
+                else {
+                    // Its origin is the target itself: copying it back would echo.
+                    batch.settled.push((source, offset, false));
+                    continue;
+                };
+                let outputs = match &handling {
+                    Handling::Copy { .. } => Ok(vec![Output {
+                        key: message.key().map(<[u8]>::to_vec),
+                        value: message.payload().unwrap_or_default().to_vec(),
+                    }]),
+                    Handling::Process { compiled, .. } => {
+                        compiled.run(message.key(), message.payload(), now_ms())
                     }
-                }
-                if echo {
-                    skipped.insert(source, offset);
+                };
+                let outputs = match outputs {
+                    Ok(outputs) => outputs,
+                    Err(error) => {
+                        let Handling::Process { on_error, .. } = &handling else {
+                            unreachable!("copying never fails");
+                        };
+                        let at = Origin {
+                            topic: &source.topic,
+                            partition: source.partition,
+                            offset,
+                            timestamp,
+                        };
+                        match decide(on_error, &error, &at) {
+                            Decision::Discard => {
+                                if reported_kinds.insert(error.kind) {
+                                    let message = format!(
+                                        "discarding messages that cannot be processed ({}); the first, at {}/{} offset {offset}: {}",
+                                        error.kind, source.topic, source.partition, error.reason
+                                    );
+                                    let _ = store
+                                        .add_event(
+                                            &self.task_id,
+                                            Level::Warn,
+                                            "processing",
+                                            &message,
+                                        )
+                                        .await;
+                                }
+                                batch.settled.push((source, offset, true));
+                            }
+                            Decision::Stop { reason } => {
+                                failure = Some(reason);
+                                break;
+                            }
+                            Decision::DeadLetter { topic, headers } => {
+                                let mut dead_headers = copied_headers.clone();
+                                for (name, value) in &headers {
+                                    dead_headers = dead_headers.insert(Header {
+                                        key: name,
+                                        value: Some(value.as_bytes()),
+                                    });
+                                }
+                                let mut record = FutureRecord::to(&topic).headers(dead_headers);
+                                if let Some(key) = message.key() {
+                                    record = record.key(key);
+                                }
+                                if let Some(payload) = message.payload() {
+                                    record = record.payload(payload);
+                                }
+                                if let Some(ts) = timestamp {
+                                    record = record.timestamp(ts);
+                                }
+                                let delivery = send(&producer, record).await?;
+                                batch.in_flight.push(InFlight {
+                                    source,
+                                    offset,
+                                    bytes: 0,
+                                    counts: Counts::DeadLettered,
+                                    sample: false,
+                                    delivery,
+                                });
+                            }
+                        }
+                        continue;
+                    }
+                };
+                if outputs.is_empty() {
+                    batch.settled.push((source, offset, false));
                     continue;
                 }
-                headers = headers.insert(Header {
-                    key: ORIGIN_HEADER,
-                    value: Some(&origin),
-                });
-                let size = message.payload_len() + message.key().map_or(0, <[u8]>::len);
-                let mut record = FutureRecord::to(target_topic).headers(headers);
-                if let Some(key) = message.key() {
-                    record = record.key(key);
+                let sample = handling.samples_offsets();
+                for (index, output) in outputs.iter().enumerate() {
+                    let headers = copied_headers.clone().insert(Header {
+                        key: ORIGIN_HEADER,
+                        value: Some(&origin),
+                    });
+                    let mut record = FutureRecord::to(&placed.route.target_topic)
+                        .headers(headers)
+                        .payload(output.value.as_slice());
+                    if let Some(key) = &output.key {
+                        record = record.key(key.as_slice());
+                    }
+                    if let Some(ts) = timestamp {
+                        record = record.timestamp(ts);
+                    }
+                    if let Some(partition) = placed.target_partition {
+                        record = record.partition(partition);
+                    }
+                    let size = output.value.len() + output.key.as_ref().map_or(0, Vec::len);
+                    let delivery = send(&producer, record).await?;
+                    batch.bytes += size;
+                    // A record with several outputs counts once, when its first lands.
+                    let counts = if index == 0 {
+                        Counts::Copied
+                    } else {
+                        Counts::Nothing
+                    };
+                    batch.in_flight.push(InFlight {
+                        source: source.clone(),
+                        offset,
+                        bytes: size,
+                        counts,
+                        sample,
+                        delivery,
+                    });
                 }
-                if let Some(payload) = message.payload() {
-                    record = record.payload(payload);
-                }
-                if let Some(ts) = message.timestamp().to_millis() {
-                    record = record.timestamp(ts);
-                }
-                if same_partition {
-                    record = record.partition(source.partition);
-                }
-                let delivery = send(&producer, record).await?;
-                batch_bytes += size;
-                in_flight.push(InFlight {
-                    source,
-                    offset,
-                    bytes: size,
-                    delivery,
-                });
             }
-            if in_flight.is_empty() && skipped.is_empty() {
+            if batch.in_flight.is_empty() && batch.settled.is_empty() && failure.is_none() {
                 continue;
             }
-
-            // Only what the target acknowledged is checkpointed; a failed delivery
-            // stops the worker with its checkpoint before the batch.
-            let mut advanced: BTreeMap<PartitionRef, Checkpoint> = BTreeMap::new();
-            let mut mappings: Vec<(PartitionRef, OffsetMapping)> = Vec::new();
-            // Per partition: the last sampled source offset, and the newest delivery.
-            let mut sampled: HashMap<PartitionRef, i64> = HashMap::new();
-            let mut newest: HashMap<PartitionRef, OffsetMapping> = HashMap::new();
-            for record in in_flight {
-                let delivered = record
-                    .delivery
-                    .await
-                    .map_err(|_| WorkerError::Kafka("the producer was dropped".into()))?
-                    .map_err(|(e, _)| {
-                        WorkerError::Kafka(format!("delivery to the target failed: {e}"))
-                    })?;
-                let base = checkpoints.get(&record.source).copied().unwrap_or_default();
-                let entry = advanced.entry(record.source.clone()).or_insert(base);
-                entry.next_offset = record.offset + 1;
-                entry.copied += 1;
-                entry.bytes += record.bytes as u64;
-                let mapping = OffsetMapping {
-                    source_offset: record.offset,
-                    target_offset: delivered.offset,
-                };
-                let due = sampled
-                    .get(&record.source)
-                    .is_none_or(|s| record.offset - s >= self.settings.mapping_every);
-                if due {
-                    sampled.insert(record.source.clone(), record.offset);
-                    mappings.push((record.source.clone(), mapping));
-                }
-                newest.insert(record.source, mapping);
-            }
-            // Every checkpoint also keeps a sample at its own position.
-            for (partition, mapping) in newest {
-                if sampled.get(&partition) != Some(&mapping.source_offset) {
-                    mappings.push((partition, mapping));
-                }
-            }
-            for (partition, offset) in skipped {
-                let base = checkpoints.get(&partition).copied().unwrap_or_default();
-                let entry = advanced.entry(partition).or_insert(base);
-                entry.next_offset = entry.next_offset.max(offset + 1);
-            }
-            let checkpoint_list: Vec<(PartitionRef, Checkpoint)> = advanced.into_iter().collect();
-            store
-                .commit_checkpoints(lease, &checkpoint_list, &mappings)
-                .await?;
-            for (partition, checkpoint) in checkpoint_list {
-                checkpoints.insert(partition, checkpoint);
+            self.settle(lease, batch, &mut checkpoints).await?;
+            if let Some(reason) = failure {
+                // `retain`: the checkpoint stays before the message; no retries.
+                store
+                    .update_task(&self.tenant, &self.task_id, |task| {
+                        Ok(task.with_state(TaskState::Failed, Some(reason.clone())))
+                    })
+                    .await?;
+                let _ = store
+                    .add_event(
+                        &self.task_id,
+                        Level::Error,
+                        "state",
+                        &format!("state failed: {reason}"),
+                    )
+                    .await;
+                return Ok(WorkerExit::TaskFailed);
             }
         }
     }
+
+    /// Waits for every record of the batch to be acknowledged, then checkpoints it. Only
+    /// what the target acknowledged is checkpointed; a failed delivery stops the worker
+    /// with its checkpoint before the batch.
+    async fn settle(
+        &self,
+        lease: &Lease,
+        batch: Batch,
+        checkpoints: &mut BTreeMap<PartitionRef, Checkpoint>,
+    ) -> Result<(), WorkerError> {
+        let mut advanced: BTreeMap<PartitionRef, Checkpoint> = BTreeMap::new();
+        let mut mappings: Vec<(PartitionRef, OffsetMapping)> = Vec::new();
+        // Per partition: the last sampled source offset, and the newest delivery.
+        let mut sampled: HashMap<PartitionRef, i64> = HashMap::new();
+        let mut newest: HashMap<PartitionRef, OffsetMapping> = HashMap::new();
+        for record in batch.in_flight {
+            let delivered = record
+                .delivery
+                .await
+                .map_err(|_| WorkerError::Kafka("the producer was dropped".into()))?
+                .map_err(|(e, _)| {
+                    WorkerError::Kafka(format!("delivery to the target failed: {e}"))
+                })?;
+            let base = checkpoints.get(&record.source).copied().unwrap_or_default();
+            let entry = advanced.entry(record.source.clone()).or_insert(base);
+            entry.next_offset = entry.next_offset.max(record.offset + 1);
+            entry.bytes += record.bytes as u64;
+            match record.counts {
+                Counts::Copied => entry.copied += 1,
+                Counts::DeadLettered => entry.dead_lettered += 1,
+                Counts::Nothing => {}
+            }
+            if !record.sample {
+                continue;
+            }
+            let mapping = OffsetMapping {
+                source_offset: record.offset,
+                target_offset: delivered.offset,
+            };
+            let due = sampled
+                .get(&record.source)
+                .is_none_or(|s| record.offset - s >= self.settings.mapping_every);
+            if due {
+                sampled.insert(record.source.clone(), record.offset);
+                mappings.push((record.source.clone(), mapping));
+            }
+            newest.insert(record.source, mapping);
+        }
+        // Every checkpoint also keeps a sample at its own position.
+        for (partition, mapping) in newest {
+            if sampled.get(&partition) != Some(&mapping.source_offset) {
+                mappings.push((partition, mapping));
+            }
+        }
+        for (partition, offset, discarded) in batch.settled {
+            let base = checkpoints.get(&partition).copied().unwrap_or_default();
+            let entry = advanced.entry(partition).or_insert(base);
+            entry.next_offset = entry.next_offset.max(offset + 1);
+            if discarded {
+                entry.discarded += 1;
+            }
+        }
+        let checkpoint_list: Vec<(PartitionRef, Checkpoint)> = advanced.into_iter().collect();
+        self.services
+            .store
+            .commit_checkpoints(lease, &checkpoint_list, &mappings)
+            .await?;
+        checkpoints.extend(checkpoint_list);
+        Ok(())
+    }
 }
 
-fn same_partition(spec: &TaskSpec) -> bool {
-    match spec {
-        TaskSpec::Instance(i) => i.same_partition,
-        TaskSpec::Topic(_) => true,
+/// How a task turns a source record into target records.
+enum Handling {
+    /// As it is (instance tasks, and topic tasks without processing).
+    Copy { samples_offsets: bool },
+    /// Through the task's processing, with its error policy.
+    Process {
+        compiled: Box<CompiledProcessing>,
+        on_error: OnError,
+    },
+}
+
+impl Handling {
+    /// The processing is compiled once here, for every message the worker handles.
+    fn of(spec: &TaskSpec) -> Result<Handling, WorkerError> {
+        Ok(match spec {
+            TaskSpec::Instance(_) => Handling::Copy {
+                samples_offsets: true,
+            },
+            TaskSpec::Topic(topic) => match &topic.processing {
+                Some(config) => Handling::Process {
+                    compiled: Box::new(
+                        processing::compile(config, "processing")
+                            .map_err(|e| WorkerError::Access(format!("processing: {e}")))?,
+                    ),
+                    on_error: topic.on_error.clone(),
+                },
+                None => Handling::Copy {
+                    samples_offsets: false,
+                },
+            },
+        })
     }
+
+    /// Offset-mapping samples serve consumer-group offset sync, which only instance
+    /// tasks do.
+    fn samples_offsets(&self) -> bool {
+        matches!(
+            self,
+            Handling::Copy {
+                samples_offsets: true
+            }
+        )
+    }
+}
+
+/// A route with where its records go on the target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Placed {
+    route: Route,
+    target_partition: Option<i32>,
+}
+
+/// What a delivered record adds to its partition's counters.
+enum Counts {
+    Copied,
+    DeadLettered,
+    /// A second or later output of a record already counted.
+    Nothing,
+}
+
+/// A record sent and not yet acknowledged.
+struct InFlight {
+    source: PartitionRef,
+    offset: i64,
+    bytes: usize,
+    counts: Counts,
+    sample: bool,
+    delivery: DeliveryFuture,
+}
+
+#[derive(Default)]
+struct Batch {
+    in_flight: Vec<InFlight>,
+    /// Records done with nothing to send: (partition, offset, discarded by policy).
+    settled: Vec<(PartitionRef, i64, bool)>,
+    bytes: usize,
+}
+
+/// The record's headers without any origin header, or `None` when its origin is the
+/// target cluster.
+fn copy_headers(
+    message: &rdkafka::message::BorrowedMessage<'_>,
+    target_cluster_id: &str,
+) -> Option<OwnedHeaders> {
+    let mut headers = OwnedHeaders::new();
+    if let Some(existing) = message.headers() {
+        for header in existing.iter() {
+            if header.key == ORIGIN_HEADER {
+                if header.value == Some(target_cluster_id.as_bytes()) {
+                    return None;
+                }
+                continue;
+            }
+            headers = headers.insert(header);
+        }
+    }
+    Some(headers)
 }
 
 /// Enqueues a record, waiting while the producer queue is full.
@@ -540,22 +752,23 @@ async fn send(
 /// returns where each partition's records go.
 fn assign(
     consumer: &StreamConsumer,
-    routes: &[Route],
+    routes: &[Placed],
     checkpoints: &BTreeMap<PartitionRef, Checkpoint>,
-) -> Result<HashMap<PartitionRef, String>, WorkerError> {
+) -> Result<HashMap<PartitionRef, Placed>, WorkerError> {
     let mut assignment = TopicPartitionList::new();
-    for route in routes {
+    for placed in routes {
+        let source = &placed.route.source;
         let offset = checkpoints
-            .get(&route.source)
+            .get(source)
             .map_or(Offset::Beginning, |c| Offset::Offset(c.next_offset));
         assignment
-            .add_partition_offset(&route.source.topic, route.source.partition, offset)
+            .add_partition_offset(&source.topic, source.partition, offset)
             .map_err(kafka("assign"))?;
     }
     consumer.assign(&assignment).map_err(kafka("assign"))?;
     Ok(routes
         .iter()
-        .map(|r| (r.source.clone(), r.target_topic.clone()))
+        .map(|placed| (placed.route.source.clone(), placed.clone()))
         .collect())
 }
 

@@ -29,7 +29,12 @@ impl Record {
     pub fn content_without(&self, header: &str) -> Record {
         Record {
             offset: 0,
-            headers: self.headers.iter().filter(|(k, _)| k != header).cloned().collect(),
+            headers: self
+                .headers
+                .iter()
+                .filter(|(k, _)| k != header)
+                .cloned()
+                .collect(),
             ..self.clone()
         }
     }

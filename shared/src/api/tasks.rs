@@ -14,6 +14,7 @@ use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use super::{Services, checked_id};
 use crate::lifecycle::{TaskRecord, TaskState};
+use crate::processing::{self, ProcessingConfig, from_json};
 use crate::replicator::initial_checkpoints;
 use crate::store::{Level, StoreError};
 use crate::task::{TaskSpec, apply_patch, parse_task_spec};
@@ -227,10 +228,63 @@ pub async fn events(
     Ok(Json(json!({ "events": events })))
 }
 
-pub async fn processing_test(JsonBody(_body): JsonBody) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "not_built_yet",
-        "the processing test endpoint is not built yet (issue #7); nothing was run",
-    )
+/// The most sample messages one processing test takes.
+const MAX_TEST_MESSAGES: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestMessage {
+    #[serde(default)]
+    key: Option<String>,
+    value: Option<String>,
+}
+
+/// `POST /v1/processing/test`: runs a processing config on sample messages, without a
+/// task, and returns each one's outputs or error.
+pub async fn processing_test(JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
+    let fields = body.as_object().expect("JsonBody holds an object");
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !["processing", "messages"].contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_request(format!(
+            "{unknown}: unknown field; expected processing, messages"
+        )));
+    }
+    let config: ProcessingConfig = from_json(
+        fields
+            .get("processing")
+            .ok_or_else(|| ApiError::bad_request("processing: required field is missing"))?,
+        "processing",
+    )?;
+    let compiled = processing::compile(&config, "processing")?;
+    let messages: Vec<TestMessage> = from_json(
+        fields
+            .get("messages")
+            .ok_or_else(|| ApiError::bad_request("messages: required field is missing"))?,
+        "messages",
+    )?;
+    if messages.len() > MAX_TEST_MESSAGES {
+        return Err(ApiError::bad_request(format!(
+            "messages: at most {MAX_TEST_MESSAGES} messages per test"
+        )));
+    }
+    let now = crate::store::now_ms();
+    let results: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            match compiled.run(
+                m.key.as_deref().map(str::as_bytes),
+                m.value.as_deref().map(str::as_bytes),
+                now,
+            ) {
+                Ok(outputs) => json!({"ok": true, "outputs": outputs.iter().map(|o| json!({
+                "key": o.key.as_deref().map(String::from_utf8_lossy),
+                "value": String::from_utf8_lossy(&o.value),
+            })).collect::<Vec<_>>()}),
+                Err(e) => json!({"ok": false, "error": format!("{}: {}", e.kind, e.reason)}),
+            }
+        })
+        .collect();
+    Ok(Json(json!({ "results": results })))
 }

@@ -120,6 +120,12 @@ pub struct Checkpoint {
     pub copied: u64,
     #[serde(default)]
     pub bytes: u64,
+    /// Topic-level tasks: messages skipped by the `discard` policy.
+    #[serde(default)]
+    pub discarded: u64,
+    /// Topic-level tasks: messages sent to the dead-letter topic.
+    #[serde(default)]
+    pub dead_lettered: u64,
 }
 
 /// A source offset and the target offset the same record landed at.
