@@ -36,6 +36,8 @@ fn at(next_offset: i64) -> Checkpoint {
         next_offset,
         copied: next_offset as u64,
         bytes: 10 * next_offset as u64,
+        discarded: 1,
+        dead_lettered: 2,
     }
 }
 

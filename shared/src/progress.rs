@@ -52,6 +52,7 @@ pub async fn progress(
         TaskSpec::Topic(_) => true,
     };
     let (mut messages, mut bytes, mut lag) = (0u64, 0u64, 0i64);
+    let (mut discarded, mut dead_lettered) = (0u64, 0u64);
     let mut topics: Vec<Value> = Vec::new();
     for route in routes {
         let p = &route.source;
@@ -70,6 +71,8 @@ pub async fn progress(
         };
         messages += checkpoint.copied;
         bytes += checkpoint.bytes;
+        discarded += checkpoint.discarded;
+        dead_lettered += checkpoint.dead_lettered;
         lag += partition_lag;
         let entry = json!({
             "partition": p.partition, "source_end_offset": end, "next_offset": next_offset,
@@ -87,17 +90,10 @@ pub async fn progress(
     }
     let metadata: Option<MetadataProgress> = services.store.progress(&task.id, "metadata").await?;
     let offsets: Option<Value> = services.store.progress(&task.id, "offsets").await?;
-    let counters: Option<Value> = services.store.progress(&task.id, "errors").await?;
-    let counter = |name: &str| {
-        counters
-            .as_ref()
-            .and_then(|c| c[name].as_u64())
-            .unwrap_or(0)
-    };
     Ok(json!({
         "state": task.state.as_str(),
         "totals": {"messages": messages, "bytes": bytes, "lag": lag,
-                   "discarded": counter("discarded"), "dead_lettered": counter("dead_lettered")},
+                   "discarded": discarded, "dead_lettered": dead_lettered},
         "topics": topics,
         "metadata": metadata.map(|m| json!({
             "last_sync_at": m.last_sync_at, "topics_created": m.topics_created,

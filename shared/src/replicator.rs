@@ -29,6 +29,9 @@ use crate::topic_metadata::select;
 /// pair of clusters both ways do not echo.
 pub const ORIGIN_HEADER: &str = "ksync.origin.cluster";
 
+/// How soon a worker looks again for a target topic or partition that is not there yet.
+const INCOMPLETE_RECHECK: Duration = Duration::from_secs(1);
+
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
     pub lease_ttl: Duration,
@@ -284,14 +287,20 @@ impl Worker<'_> {
     /// This slot's routes whose target topic exists, each with the target partition its
     /// records go to (`None`: by key). An instance task with `same_partition` needs the
     /// same partition on the target; a topic task uses it when the target has it. A route
-    /// that cannot be placed yet waits for metadata sync to create its topic or partition.
-    async fn my_routes(&self, context: &Context) -> Result<Option<Vec<Placed>>, WorkerError> {
+    /// that cannot be placed yet waits for metadata sync to create its topic or partition;
+    /// the flag says whether every route of the slot is placed.
+    async fn my_routes(
+        &self,
+        context: &Context,
+    ) -> Result<Option<(Vec<Placed>, bool)>, WorkerError> {
         let all = task_routes(&context.source, &context.task.spec).await?;
         if self.slot >= slot_count(all.len()) {
             return Ok(None);
         }
         let target_partitions = topic_partitions(&context.target).await?;
-        let placed = routes_of_slot(all, self.slot)
+        let mine = routes_of_slot(all, self.slot);
+        let wanted = mine.len();
+        let placed: Vec<Placed> = mine
             .into_iter()
             .filter_map(|route| {
                 let available = *target_partitions.get(&route.target_topic)?;
@@ -309,7 +318,8 @@ impl Worker<'_> {
                 })
             })
             .collect();
-        Ok(Some(placed))
+        let complete = placed.len() == wanted;
+        Ok(Some((placed, complete)))
     }
 
     async fn run_holding(
@@ -322,7 +332,7 @@ impl Worker<'_> {
         let Some(context) = self.context().await? else {
             return Ok(WorkerExit::NothingToDo);
         };
-        let Some(mut routes) = self.my_routes(&context).await? else {
+        let Some((mut routes, mut complete)) = self.my_routes(&context).await? else {
             return Ok(WorkerExit::NothingToDo);
         };
         let consumer: StreamConsumer = context
@@ -365,7 +375,13 @@ impl Worker<'_> {
                     .await?;
                 renewed = Instant::now();
             }
-            if reassigned.elapsed() >= self.settings.reassign_every {
+            // A route waiting for its target topic is looked at again soon.
+            let recheck = if complete {
+                self.settings.reassign_every
+            } else {
+                INCOMPLETE_RECHECK
+            };
+            if reassigned.elapsed() >= recheck {
                 reassigned = Instant::now();
                 match self.context().await? {
                     Some(fresh) if fresh.task.state == TaskState::Running => {}
@@ -373,11 +389,13 @@ impl Worker<'_> {
                 }
                 match self.my_routes(&context).await? {
                     None => return Ok(WorkerExit::NothingToDo),
-                    Some(fresh) if fresh != routes => {
-                        routes = fresh;
-                        by_partition = assign(&consumer, &routes, &checkpoints)?;
+                    Some((fresh, fresh_complete)) => {
+                        complete = fresh_complete;
+                        if fresh != routes {
+                            routes = fresh;
+                            by_partition = assign(&consumer, &routes, &checkpoints)?;
+                        }
                     }
-                    Some(_) => {}
                 }
             }
 

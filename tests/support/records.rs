@@ -191,3 +191,30 @@ pub async fn topic_names(access: &ClusterAccess, prefix: &str) -> usize {
     .await
     .unwrap()
 }
+
+/// Produces `values` in order to partition 0 of `topic`, keyed `k<i>`, with timestamps
+/// 1_700_000_000_000 + i and one header.
+pub async fn produce_values(access: &ClusterAccess, topic: &str, values: &[String]) {
+    let producer: FutureProducer = access
+        .client_config()
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
+    let mut pending = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        let key = format!("k{i}");
+        let record = FutureRecord::to(topic)
+            .key(&key)
+            .payload(value)
+            .partition(0)
+            .headers(OwnedHeaders::new().insert(Header {
+                key: "trace",
+                value: Some(key.as_bytes()),
+            }))
+            .timestamp(1_700_000_000_000 + i as i64);
+        pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
+    }
+    for delivery in pending {
+        delivery.await.unwrap().map_err(|(e, _)| e).unwrap();
+    }
+}
