@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use harness::local::{Local, binary};
-use harness::records::{create_topic, produce_values, read_all};
+use harness::records::{base_timestamp, create_topic, produce_values, read_all};
 use harness::unique_name;
 use serde_json::{Value, json};
 
@@ -178,7 +178,7 @@ async fn dead_letters_hold_exactly_the_bad_messages_with_their_headers() {
         assert_eq!(header(record, "ksync.source.offset"), index.to_string());
         assert_eq!(
             header(record, "ksync.source.timestamp"),
-            (1_700_000_000_000 + *index as i64).to_string()
+            (base_timestamp() + *index as i64).to_string()
         );
         assert!(!header(record, "ksync.error.reason").is_empty());
         assert_eq!(
@@ -260,7 +260,7 @@ async fn a_start_timestamp_copies_exactly_the_records_at_or_after_it() {
     produce_values(&harness::source(), &topic, &messages).await;
     let run = start().await;
     let task = run
-        .task(json!({"source_topic": topic, "target_topic": out, "start_offset": {"timestamp_ms": 1_700_000_000_040i64}}))
+        .task(json!({"source_topic": topic, "target_topic": out, "start_offset": {"timestamp_ms": base_timestamp() + 40}}))
         .await;
     run.wait(&task, |p| {
         p["totals"]["lag"] == 0 && p["totals"]["messages"] == 60
@@ -272,7 +272,7 @@ async fn a_start_timestamp_copies_exactly_the_records_at_or_after_it() {
     );
     // A timestamp past the end starts at the end.
     let late = run
-        .task(json!({"source_topic": topic, "target_topic": unique_name("tt-ts-late"), "start_offset": {"timestamp_ms": 1_900_000_000_000i64}}))
+        .task(json!({"source_topic": topic, "target_topic": unique_name("tt-ts-late"), "start_offset": {"timestamp_ms": base_timestamp() + 7_200_000}}))
         .await;
     let progress = run
         .wait(&late, |p| {

@@ -342,6 +342,9 @@ impl Worker<'_> {
             .set("group.id", format!("ksync-replicator-{}", self.task_id))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
+            // A checkpoint below the log start (retention deleted records before they
+            // were copied) resumes at the oldest record still there, never at the end.
+            .set("auto.offset.reset", "earliest")
             .set("fetch.max.bytes", "8388608")
             .set("queued.max.messages.kbytes", "16384")
             .set("enable.partition.eof", "false")

@@ -13,6 +13,13 @@ use rdkafka::{Offset, TopicPartitionList};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The timestamp of record 0 of [`produce`] and [`produce_values`]: an hour ago, once
+/// per process. Recent enough that no retention deletes the records under test.
+pub fn base_timestamp() -> i64 {
+    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| chrono::Utc::now().timestamp_millis() / 1000 * 1000 - 3_600_000)
+}
+
 /// One record as read back: everything replication must preserve.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
@@ -62,7 +69,7 @@ pub async fn add_partitions(access: &ClusterAccess, topic: &str, total: usize) {
 }
 
 /// Produces `count` keyed records with two headers, numbered from `first`, record i to
-/// partition i mod `partitions`, with timestamp 1_700_000_000_000 + i.
+/// partition i mod `partitions`, with timestamp [`base_timestamp`] + i.
 pub async fn produce(
     access: &ClusterAccess,
     topic: &str,
@@ -99,7 +106,7 @@ pub async fn produce(
             .payload(&value)
             .headers(headers)
             .partition((i % partitions as u64) as i32)
-            .timestamp(1_700_000_000_000 + i as i64);
+            .timestamp(base_timestamp() + i as i64);
         pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
         if pending.len() >= 50_000 {
             for delivery in pending.drain(..) {
@@ -193,7 +200,7 @@ pub async fn topic_names(access: &ClusterAccess, prefix: &str) -> usize {
 }
 
 /// Produces `values` in order to partition 0 of `topic`, keyed `k<i>`, with timestamps
-/// 1_700_000_000_000 + i and one header.
+/// [`base_timestamp`] + i and one header.
 pub async fn produce_values(access: &ClusterAccess, topic: &str, values: &[String]) {
     let producer: FutureProducer = access
         .client_config()
@@ -211,7 +218,7 @@ pub async fn produce_values(access: &ClusterAccess, topic: &str, values: &[Strin
                 key: "trace",
                 value: Some(key.as_bytes()),
             }))
-            .timestamp(1_700_000_000_000 + i as i64);
+            .timestamp(base_timestamp() + i as i64);
         pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
     }
     for delivery in pending {

@@ -1,0 +1,493 @@
+//! Consumer-group offset sync on the two real clusters. Mappings come from real
+//! replication: a replicator worker runs in-process for the test's task. The task has a
+//! regex range over the test's own topic (so workers and metadata sync leave the shared
+//! clusters' other topics alone), and the offset-sync run is driven with that topic
+//! through `offset_sync::sync_groups` — the scheduled job passes every topic a
+//! `metadata+messages+offsets` task copies.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use harness::records::{Record, create_topic, produce, read_all};
+use harness::task::{TENANT, instance_task};
+use harness::unique_name;
+use kafka_sync::assignment::slot_count;
+use kafka_sync::kafka::ClusterAccess;
+use kafka_sync::kafka_admin::{GroupAdmin, GroupOffset};
+use kafka_sync::lifecycle::TaskRecord;
+use kafka_sync::metadata_sync;
+use kafka_sync::offset_sync::{self, EVENT_KIND, OffsetProgress};
+use kafka_sync::offset_translation::reread_bound;
+use kafka_sync::replicator::{Worker, WorkerSettings};
+use kafka_sync::services::Services;
+use kafka_sync::store::{Level, PartitionRef};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::json;
+use tokio::task::JoinSet;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A source topic with records, copied to the target by the task's workers.
+struct Setup {
+    services: Services,
+    task: TaskRecord,
+    topic: String,
+    partitions: i32,
+}
+
+impl Setup {
+    /// Creates `topic` on the source with `records` records over `partitions`, a task
+    /// copying exactly it, and the topic on the target (metadata sync).
+    async fn new(prefix: &str, partitions: i32, records: u64) -> Setup {
+        let topic = unique_name(prefix);
+        create_topic(&harness::source(), &topic, partitions).await;
+        produce(&harness::source(), &topic, partitions, 0, records, 20).await;
+        let (services, task) = instance_task(json!({"sync": "metadata+messages",
+            "topics": {"regex": format!("^{topic}$")}}))
+        .await;
+        metadata_sync::run(&services, TENANT, &task).await.unwrap();
+        Setup {
+            services,
+            task,
+            topic,
+            partitions,
+        }
+    }
+
+    /// Runs the task's replicator workers (default settings: a mapping sample at least
+    /// every 1,000 records) until every partition is checkpointed at its source end.
+    async fn replicate(&self) {
+        let mut ends = Vec::new();
+        for p in 0..self.partitions {
+            ends.push(
+                harness::source()
+                    .end_offset(&self.topic, p, TIMEOUT)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let checkpoints = self
+                .services
+                .store
+                .checkpoints(&self.task.id)
+                .await
+                .unwrap();
+            let copied = (0..self.partitions).all(|p| {
+                checkpoints
+                    .get(&self.partition(p))
+                    .is_some_and(|c| c.next_offset >= ends[p as usize])
+            });
+            if copied {
+                return;
+            }
+            assert!(Instant::now() < deadline, "replication did not catch up");
+            let mut workers = JoinSet::new();
+            for slot in 0..slot_count(self.partitions as usize) {
+                let (services, task_id) = (self.services.clone(), self.task.id.clone());
+                workers.spawn(async move {
+                    let worker = Worker {
+                        services: &services,
+                        tenant: TENANT.to_owned(),
+                        task_id,
+                        slot,
+                        owner: format!("offset-sync-test-{slot}"),
+                        settings: WorkerSettings::default(),
+                    };
+                    let run_until = Instant::now() + Duration::from_secs(3);
+                    worker
+                        .run(&Default::default(), Some(run_until))
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                });
+            }
+            while let Some(outcome) = workers.join_next().await {
+                outcome.unwrap().unwrap();
+            }
+        }
+    }
+
+    fn partition(&self, partition: i32) -> PartitionRef {
+        PartitionRef {
+            topic: self.topic.clone(),
+            partition,
+        }
+    }
+
+    async fn sync(&self) -> OffsetProgress {
+        let topics = BTreeSet::from([self.topic.clone()]);
+        offset_sync::sync_groups(&self.services, TENANT, &self.task, &topics)
+            .await
+            .unwrap()
+    }
+
+    async fn stored_progress(&self) -> OffsetProgress {
+        self.services
+            .store
+            .progress(&self.task.id, "offsets")
+            .await
+            .unwrap()
+            .unwrap()
+    }
+}
+
+/// Consumes, as a member of `group` (from its committed offsets, else the beginning),
+/// `quota[p]` more records of each partition p of `topic` (records past a partition's
+/// quota are left unprocessed), then commits what it consumed and leaves. Returns the
+/// group's committed offsets.
+async fn consume_and_commit(
+    access: &ClusterAccess,
+    group: &str,
+    topic: &str,
+    quota: &[i64],
+) -> BTreeMap<i32, i64> {
+    let mut quota = quota.to_vec();
+    let partitions = quota.len() as i32;
+    let (access, group, topic) = (access.clone(), group.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = access
+            .client_config()
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .unwrap();
+        let mut all = TopicPartitionList::new();
+        for p in 0..partitions {
+            all.add_partition(&topic, p);
+        }
+        let before = consumer.committed_offsets(all, TIMEOUT).unwrap();
+        let mut positions: BTreeMap<i32, i64> = (0..partitions)
+            .map(|p| {
+                let at = match before.find_partition(&topic, p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => o,
+                    _ => 0,
+                };
+                (p, at)
+            })
+            .collect();
+        consumer.subscribe(&[&topic]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while quota.iter().any(|left| *left > 0) {
+            assert!(
+                Instant::now() < deadline,
+                "could not consume {quota:?} more"
+            );
+            let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
+            let message = message.unwrap();
+            let p = message.partition();
+            if quota[p as usize] > 0 && message.offset() == positions[&p] {
+                quota[p as usize] -= 1;
+                positions.insert(p, message.offset() + 1);
+            }
+        }
+        let mut commit = TopicPartitionList::new();
+        for (p, at) in &positions {
+            commit
+                .add_partition_offset(&topic, *p, Offset::Offset(*at))
+                .unwrap();
+        }
+        consumer.commit(&commit, CommitMode::Sync).unwrap();
+        consumer.unsubscribe();
+        positions
+    })
+    .await
+    .unwrap()
+}
+
+/// Reads `topic` on the target as a member of `group`, from the group's committed
+/// offsets (a partition without one starts at the end: nothing is read there) up to the
+/// end offsets of now, committing nothing. Returns the keys read, per partition.
+async fn read_as_member(
+    access: &ClusterAccess,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> BTreeMap<i32, Vec<Vec<u8>>> {
+    let (access, group, topic) = (access.clone(), group.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = access
+            .client_config()
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "latest")
+            .create()
+            .unwrap();
+        let mut all = TopicPartitionList::new();
+        for p in 0..partitions {
+            all.add_partition(&topic, p);
+        }
+        let committed = consumer.committed_offsets(all, TIMEOUT).unwrap();
+        let mut left: BTreeMap<i32, i64> = BTreeMap::new();
+        for p in 0..partitions {
+            let (_, end) = consumer.fetch_watermarks(&topic, p, TIMEOUT).unwrap();
+            let start = match committed.find_partition(&topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => end,
+            };
+            if start < end {
+                left.insert(p, end);
+            }
+        }
+        let mut read: BTreeMap<i32, Vec<Vec<u8>>> =
+            (0..partitions).map(|p| (p, Vec::new())).collect();
+        consumer.subscribe(&[&topic]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !left.is_empty() {
+            assert!(Instant::now() < deadline, "reading as {group} timed out");
+            let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
+            let message = message.unwrap();
+            let p = message.partition();
+            read.get_mut(&p)
+                .unwrap()
+                .push(message.key().unwrap().to_vec());
+            if left.get(&p).is_some_and(|end| message.offset() + 1 >= *end) {
+                left.remove(&p);
+            }
+        }
+        consumer.unsubscribe();
+        read
+    })
+    .await
+    .unwrap()
+}
+
+/// Checks what a target consumer read against the group's source position: every
+/// source record at or after it was read (none skipped), and at most the documented
+/// bound of records before it were read again. Returns the re-reads per partition.
+fn check_resume(
+    source: &BTreeMap<i32, Vec<Record>>,
+    committed: &BTreeMap<i32, i64>,
+    read: &BTreeMap<i32, Vec<Vec<u8>>>,
+) -> BTreeMap<i32, usize> {
+    let bound = reread_bound(WorkerSettings::default().mapping_every) as usize;
+    let mut rereads = BTreeMap::new();
+    for (p, records) in source {
+        let c = committed[p];
+        let offset_of: HashMap<&[u8], i64> = records
+            .iter()
+            .map(|r| (r.key.as_deref().unwrap(), r.offset))
+            .collect();
+        let read_offsets: Vec<i64> = read[p]
+            .iter()
+            .map(|key| offset_of[key.as_slice()])
+            .collect();
+        let seen: BTreeSet<i64> = read_offsets.iter().copied().collect();
+        let skipped: Vec<i64> = records
+            .iter()
+            .map(|r| r.offset)
+            .filter(|o| *o >= c && !seen.contains(o))
+            .collect();
+        assert!(
+            skipped.is_empty(),
+            "partition {p} (group at {c}): {} unconsumed records skipped, first {:?}",
+            skipped.len(),
+            skipped.first()
+        );
+        let again = read_offsets.iter().filter(|o| **o < c).count();
+        assert!(
+            again <= bound,
+            "partition {p} (group at {c}): {again} records re-read, bound {bound}"
+        );
+        rereads.insert(*p, again);
+    }
+    rereads
+}
+
+async fn target_offsets(group: &str) -> BTreeMap<i32, i64> {
+    GroupAdmin::new(&harness::target())
+        .unwrap()
+        .group_offsets(group, TIMEOUT)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.partition, o.offset))
+        .collect()
+}
+
+async fn members_on_target(group: &str) -> usize {
+    GroupAdmin::new(&harness::target())
+        .unwrap()
+        .describe_groups(&[group.to_owned()], TIMEOUT)
+        .await
+        .unwrap()[0]
+        .members
+}
+
+#[tokio::test]
+async fn a_group_resumes_on_the_target_without_skipping_and_follows_the_source() {
+    let setup = Setup::new("osync-resume", 2, 10_000).await;
+    let group = unique_name("osync-g");
+    // Positions that are not sample points: the consumer re-reads a few on the target.
+    let at_5000 =
+        consume_and_commit(&harness::source(), &group, &setup.topic, &[2_345, 2_655]).await;
+    assert_eq!(at_5000, BTreeMap::from([(0, 2_345), (1, 2_655)]));
+
+    // Nothing copied yet, so no sample: nothing is guessed.
+    let progress = setup.sync().await;
+    assert_eq!(progress.partitions_committed, 0);
+    assert!(target_offsets(&group).await.is_empty());
+
+    setup.replicate().await;
+    let progress = setup.sync().await;
+    assert_eq!(progress.groups, 1, "{progress:?}");
+    assert_eq!(progress.partitions_committed, 2, "{progress:?}");
+    assert!(progress.skipped_active.is_empty());
+    assert!(progress.last_sync_at.is_some());
+    assert_eq!(setup.stored_progress().await, progress);
+    let first = target_offsets(&group).await;
+    assert_eq!(first.len(), 2);
+
+    let source = read_all(&harness::source(), &setup.topic).await;
+    let read = read_as_member(&harness::target(), &group, &setup.topic, 2).await;
+    let rereads = check_resume(&source, &at_5000, &read);
+    let total: usize = read.values().map(Vec::len).sum();
+    println!(
+        "group at {at_5000:?} of 5000+5000: the target consumer read {total} records, re-reading {rereads:?}"
+    );
+    assert!(total >= 5_000);
+
+    // g moves on at the source: the target follows on the next run.
+    let at_8000 =
+        consume_and_commit(&harness::source(), &group, &setup.topic, &[1_500, 1_500]).await;
+    assert_eq!(at_8000, BTreeMap::from([(0, 3_845), (1, 4_155)]));
+    let progress = setup.sync().await;
+    assert!(progress.partitions_committed >= 1, "{progress:?}");
+    let second = target_offsets(&group).await;
+    for (p, offset) in &second {
+        assert!(*offset >= first[p], "partition {p} moved back");
+    }
+    assert!(second.values().sum::<i64>() > first.values().sum::<i64>());
+    let read = read_as_member(&harness::target(), &group, &setup.topic, 2).await;
+    let rereads = check_resume(&source, &at_8000, &read);
+    println!("group at {at_8000:?}: re-reading {rereads:?}");
+
+    // Nothing new at the source: nothing moves.
+    let progress = setup.sync().await;
+    assert_eq!(progress.partitions_committed, 0);
+    assert_eq!(target_offsets(&group).await, second);
+}
+
+/// A consumer that joined `group` (subscribed to `topic`) and keeps polling on its own
+/// thread until dropped, so the group has a live member meanwhile.
+struct LiveMember {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LiveMember {
+    fn join(access: &ClusterAccess, group: &str, topic: &str) -> Self {
+        let consumer: BaseConsumer = access
+            .client_config()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[topic]).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let stop = Arc::clone(&stop);
+            move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = consumer.poll(Duration::from_millis(100));
+                }
+            }
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for LiveMember {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn wait_for_members(group: &str, live: bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (members_on_target(group).await > 0) != live {
+        assert!(
+            Instant::now() < deadline,
+            "group {group} never became live={live}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_group_with_a_live_member_on_the_target_is_left_alone() {
+    let setup = Setup::new("osync-active", 1, 2_000).await;
+    setup.replicate().await;
+    let group = unique_name("osync-g");
+    consume_and_commit(&harness::source(), &group, &setup.topic, &[1_000]).await;
+
+    let member = LiveMember::join(&harness::target(), &group, &setup.topic);
+    wait_for_members(&group, true).await;
+    let progress = setup.sync().await;
+    assert_eq!(progress.skipped_active, vec![group.clone()]);
+    assert_eq!((progress.groups, progress.partitions_committed), (0, 0));
+    assert!(target_offsets(&group).await.is_empty(), "nothing committed");
+    let events = setup
+        .services
+        .store
+        .events(&setup.task.id, 20)
+        .await
+        .unwrap();
+    let left_alone: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == EVENT_KIND && e.message.contains(&group))
+        .collect();
+    assert_eq!(left_alone.len(), 1, "one event per run: {events:?}");
+    assert_eq!(left_alone[0].level, Level::Warn);
+    assert!(
+        left_alone[0].message.contains("active member"),
+        "{left_alone:?}"
+    );
+
+    // Once the member has left, the next run syncs it.
+    drop(member);
+    wait_for_members(&group, false).await;
+    let progress = setup.sync().await;
+    assert!(progress.skipped_active.is_empty());
+    assert_eq!((progress.groups, progress.partitions_committed), (1, 1));
+    let committed = target_offsets(&group).await;
+    assert!(committed[&0] <= 1_000 && committed[&0] > 0, "{committed:?}");
+}
+
+#[tokio::test]
+async fn a_group_already_ahead_on_the_target_is_not_moved_back() {
+    let setup = Setup::new("osync-ahead", 1, 2_000).await;
+    setup.replicate().await;
+    let group = unique_name("osync-g");
+    consume_and_commit(&harness::source(), &group, &setup.topic, &[1_000]).await;
+    let ahead = GroupOffset {
+        topic: setup.topic.clone(),
+        partition: 0,
+        offset: 1_800,
+    };
+    GroupAdmin::new(&harness::target())
+        .unwrap()
+        .commit_group_offsets(&group, &[ahead], TIMEOUT)
+        .await
+        .unwrap();
+
+    let progress = setup.sync().await;
+    assert_eq!((progress.groups, progress.partitions_committed), (1, 0));
+    assert_eq!(target_offsets(&group).await, BTreeMap::from([(0, 1_800)]));
+}
