@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::lifecycle::TaskState;
 use crate::metadata_sync::{self, MetadataProgress};
+use crate::offset_sync;
 use crate::services::Services;
 use crate::store::StoreError;
 
@@ -48,6 +49,24 @@ pub async fn metadata_sync(
         if let Err(e) = metadata_sync::run(services, &tenant, &task).await {
             report.failed += 1;
             tracing::warn!(task = %task.id, error = %e, "metadata sync failed");
+        }
+    }
+    Ok(report)
+}
+
+/// Consumer-group offset sync for every running instance task whose `sync` includes
+/// offsets: one run each (the schedule — every minute in AWS, `--offset-interval`
+/// locally — sets the pace).
+pub async fn offset_sync(services: &Services) -> Result<JobReport, StoreError> {
+    let mut report = JobReport::default();
+    for (tenant, task) in services.store.all_tasks().await? {
+        if task.state != TaskState::Running || !offset_sync::syncs_offsets(&task.spec) {
+            continue;
+        }
+        report.tasks += 1;
+        if let Err(e) = offset_sync::run(services, &tenant, &task).await {
+            report.failed += 1;
+            tracing::warn!(task = %task.id, error = %e, "offset sync failed");
         }
     }
     Ok(report)

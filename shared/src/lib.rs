@@ -14,6 +14,8 @@ pub mod lifecycle;
 pub mod local;
 pub mod metadata_sync;
 pub mod names;
+pub mod offset_sync;
+pub mod offset_translation;
 pub mod processing;
 pub mod progress;
 pub mod replicator;

@@ -1,5 +1,5 @@
-//! `kafka-sync local`: the API (and, as they are built, the schedules and workers) in one
-//! process, on an embedded store by default.
+//! `kafka-sync local`: the API, the schedules (metadata sync, offset sync) and the
+//! replicator workers in one process, on an embedded store by default.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -69,11 +69,6 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         store,
         secrets: Arc::new(secrets),
     };
-    tracing::info!(
-        store = %options.store,
-        offset_interval_secs = options.offset_interval_secs,
-        "offset sync is not built yet (issue #6)"
-    );
     let stop = CancellationToken::new();
     let metadata = tokio::spawn(metadata_loop(
         state.clone(),
@@ -81,6 +76,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         stop.clone(),
     ));
     let dispatcher = tokio::spawn(dispatch_loop(state.clone(), stop.clone()));
+    let offsets = tokio::spawn(offset_loop(
+        state.clone(),
+        Duration::from_secs(options.offset_interval_secs.max(1)),
+        stop.clone(),
+    ));
     let router = crate::api::router(state, Auth::Bearer(tokens()));
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, "kafka-sync local is serving");
@@ -92,7 +92,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         })
         .await?;
     stop.cancel();
-    let _ = tokio::join!(metadata, dispatcher);
+    let _ = tokio::join!(metadata, dispatcher, offsets);
     Ok(())
 }
 
@@ -114,6 +114,24 @@ async fn metadata_loop(services: Services, interval: Duration, stop: Cancellatio
         tokio::select! {
             _ = tokio::time::sleep(METADATA_TICK) => {}
             _ = stop.cancelled() => {}
+        }
+    }
+}
+
+/// Consumer-group offset sync every `interval`, the first one interval after start.
+async fn offset_loop(services: Services, interval: Duration, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.cancelled() => return,
+        }
+        match crate::jobs::offset_sync(&services).await {
+            Ok(report) => tracing::debug!(
+                tasks = report.tasks,
+                failed = report.failed,
+                "offset sync round"
+            ),
+            Err(e) => tracing::warn!(error = %e, "offset sync round failed"),
         }
     }
 }

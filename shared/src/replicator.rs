@@ -350,15 +350,7 @@ impl Worker<'_> {
             .set("enable.partition.eof", "false")
             .create()
             .map_err(kafka("consumer"))?;
-        let producer: FutureProducer = context
-            .target
-            .client_config()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set("batch.size", "1000000")
-            .set("queue.buffering.max.kbytes", "32768")
-            .set("message.timeout.ms", "120000")
+        let producer: FutureProducer = producer_config(&context.target)
             .create()
             .map_err(kafka("producer"))?;
         let mut checkpoints = store.checkpoints(&self.task_id).await?;
@@ -743,6 +735,20 @@ fn copy_headers(
         }
     }
     Some(headers)
+}
+
+/// The producer settings of every worker: idempotent, acknowledged by all in-sync
+/// replicas, batched.
+pub fn producer_config(target: &ClusterAccess) -> rdkafka::ClientConfig {
+    let mut config = target.client_config();
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.kbytes", "32768")
+        .set("message.timeout.ms", "120000");
+    config
 }
 
 /// Enqueues a record, waiting while the producer queue is full.

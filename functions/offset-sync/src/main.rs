@@ -1,6 +1,17 @@
-//! The offset-sync Lambda function.
+//! The offset-sync Lambda function: every minute, consumer-group offset sync for every
+//! running instance task that syncs offsets.
+
+use kafka_sync::jobs::{JobReport, offset_sync};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    kafka_sync::lambda::run_not_built_yet("offset-sync", 6).await
+async fn main() -> Result<(), Error> {
+    kafka_sync::telemetry::init();
+    let services = kafka_sync::lambda::services().await?;
+    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
+        let services = services.clone();
+        async move { Ok::<JobReport, Error>(offset_sync(&services).await?) }
+    }))
+    .await
 }
