@@ -1,10 +1,9 @@
 //! `kafka_sync::kafka_admin` against the real clusters: incremental topic config changes,
 //! and listing, reading, committing and describing consumer groups.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use harness::groups::LiveMember;
 use kafka_sync::kafka::ClusterAccess;
 use kafka_sync::kafka_admin::{AdminError, GroupAdmin, GroupOffset};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
@@ -53,47 +52,6 @@ fn offset(topic: &str, partition: i32, offset: i64) -> GroupOffset {
         topic: topic.to_owned(),
         partition,
         offset,
-    }
-}
-
-/// A consumer that joined `group` (subscribed to `topic`) and keeps polling on its own
-/// thread until dropped, so the group has a live member meanwhile.
-struct LiveMember {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl LiveMember {
-    fn join(access: &ClusterAccess, group: &str, topic: &str) -> Self {
-        let consumer: BaseConsumer = access
-            .client_config()
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        consumer.subscribe(&[topic]).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = std::thread::spawn({
-            let stop = Arc::clone(&stop);
-            move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let _ = consumer.poll(Duration::from_millis(100));
-                }
-            }
-        });
-        Self {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for LiveMember {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -6,10 +6,9 @@
 //! `metadata+messages+offsets` task copies.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use harness::groups::LiveMember;
 use harness::records::{Record, create_topic, produce, read_all};
 use harness::task::{TENANT, instance_task};
 use harness::unique_name;
@@ -376,47 +375,6 @@ async fn a_group_resumes_on_the_target_without_skipping_and_follows_the_source()
     let progress = setup.sync().await;
     assert_eq!(progress.partitions_committed, 0);
     assert_eq!(target_offsets(&group).await, second);
-}
-
-/// A consumer that joined `group` (subscribed to `topic`) and keeps polling on its own
-/// thread until dropped, so the group has a live member meanwhile.
-struct LiveMember {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl LiveMember {
-    fn join(access: &ClusterAccess, group: &str, topic: &str) -> Self {
-        let consumer: BaseConsumer = access
-            .client_config()
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        consumer.subscribe(&[topic]).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = std::thread::spawn({
-            let stop = Arc::clone(&stop);
-            move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let _ = consumer.poll(Duration::from_millis(100));
-                }
-            }
-        });
-        Self {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for LiveMember {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 async fn wait_for_members(group: &str, live: bool) {

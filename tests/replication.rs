@@ -2,7 +2,7 @@
 //! the two real clusters.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::local::{Local, binary};
 use harness::records::{Record, add_partitions, create_topic, produce, read_all};
@@ -57,30 +57,6 @@ async fn create_task(local: &Local, topic: &str, start_offset: &str) -> String {
     task["id"].as_str().unwrap().to_owned()
 }
 
-/// Polls progress until `done` holds, or fails after `limit`.
-async fn wait_progress(
-    local: &Local,
-    task_id: &str,
-    limit: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let (status, text) = local
-            .call("GET", &format!("/v1/tasks/{task_id}/progress"), None)
-            .await;
-        let progress: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if status == 200 && done(&progress) {
-            return progress;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "progress never got there: {text}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 fn caught_up(expected: u64) -> impl Fn(&Value) -> bool {
     move |p| p["totals"]["lag"] == 0 && p["totals"]["messages"].as_u64() == Some(expected)
 }
@@ -113,13 +89,10 @@ async fn one_hundred_thousand_records_over_eight_partitions_arrive_identical() {
     create_topic(&harness::source(), &topic, 8).await;
     produce(&harness::source(), &topic, 8, 0, 100_000, 100).await;
     let setup = start_task(&topic, "earliest", &[]).await;
-    let progress = wait_progress(
-        &setup.local,
-        &setup.task_id,
-        Duration::from_secs(240),
-        caught_up(100_000),
-    )
-    .await;
+    let progress = setup
+        .local
+        .wait_progress(&setup.task_id, Duration::from_secs(240), caught_up(100_000))
+        .await;
     let partitions = progress["topics"][0]["partitions"].as_array().unwrap();
     assert_eq!(partitions.len(), 8);
     for p in partitions {
@@ -140,13 +113,12 @@ async fn start_latest_copies_only_what_comes_after_the_create() {
     let setup = start_task(&topic, "latest", &[]).await;
     // However late the workers start, the later records are copied.
     produce(&harness::source(), &topic, 2, 1000, 500, 10).await;
-    wait_progress(
-        &setup.local,
-        &setup.task_id,
-        Duration::from_secs(120),
-        |p| p["totals"]["lag"] == 0 && p["totals"]["messages"] == 500,
-    )
-    .await;
+    setup
+        .local
+        .wait_progress(&setup.task_id, Duration::from_secs(120), |p| {
+            p["totals"]["lag"] == 0 && p["totals"]["messages"] == 500
+        })
+        .await;
     let target = read_all(&harness::target(), &topic).await;
     let keys: Vec<String> = target
         .values()
@@ -167,13 +139,10 @@ async fn twenty_five_partitions_use_twenty_slots_and_later_partitions_are_picked
     create_topic(&harness::source(), &topic, 25).await;
     produce(&harness::source(), &topic, 25, 0, 2500, 10).await;
     let setup = start_task(&topic, "earliest", &["--metadata-interval", "2"]).await;
-    wait_progress(
-        &setup.local,
-        &setup.task_id,
-        Duration::from_secs(180),
-        caught_up(2500),
-    )
-    .await;
+    setup
+        .local
+        .wait_progress(&setup.task_id, Duration::from_secs(180), caught_up(2500))
+        .await;
     let target = read_all(&harness::target(), &topic).await;
     assert_eq!(target.len(), 25);
     assert!(
@@ -183,13 +152,10 @@ async fn twenty_five_partitions_use_twenty_slots_and_later_partitions_are_picked
 
     add_partitions(&harness::source(), &topic, 30).await;
     produce(&harness::source(), &topic, 30, 2500, 3000, 10).await;
-    let progress = wait_progress(
-        &setup.local,
-        &setup.task_id,
-        Duration::from_secs(180),
-        caught_up(5500),
-    )
-    .await;
+    let progress = setup
+        .local
+        .wait_progress(&setup.task_id, Duration::from_secs(180), caught_up(5500))
+        .await;
     assert_eq!(
         progress["topics"][0]["partitions"]
             .as_array()
@@ -226,10 +192,11 @@ async fn killed_five_times_it_loses_nothing() {
             .map(Vec::len)
             .sum();
         local = Local::start(&binary, &home, &log).await;
-        let copied = wait_progress(&local, &task_id, Duration::from_secs(60), |p| {
-            p["totals"]["messages"].is_u64()
-        })
-        .await;
+        let copied = local
+            .wait_progress(&task_id, Duration::from_secs(60), |p| {
+                p["totals"]["messages"].is_u64()
+            })
+            .await;
         let checkpointed = copied["totals"]["messages"].as_u64().unwrap() as usize;
         println!(
             "kill {kill} after {wait} ms: target held {written} records, checkpoint at {checkpointed}: up to {} may be copied again",
@@ -238,7 +205,9 @@ async fn killed_five_times_it_loses_nothing() {
         assert!(written >= written_before);
         written_before = written;
     }
-    wait_progress(&local, &task_id, Duration::from_secs(240), caught_up(total)).await;
+    local
+        .wait_progress(&task_id, Duration::from_secs(240), caught_up(total))
+        .await;
     let source = read_all(&harness::source(), &topic).await;
     let target = read_all(&harness::target(), &topic).await;
     let mut duplicates = 0;

@@ -1,7 +1,7 @@
 //! Topic-level tasks end to end: processing, error policies and start at a timestamp, with
 //! `kafka-sync local` as a child process on the two real clusters.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::local::{Local, binary};
 use harness::records::{base_timestamp, create_topic, produce_values, read_all};
@@ -88,22 +88,9 @@ impl Run {
     }
 
     async fn wait(&self, task: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let (status, text) = self
-                .local
-                .call("GET", &format!("/v1/tasks/{task}/progress"), None)
-                .await;
-            let progress: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            if status == 200 && done(&progress) {
-                return progress;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "progress never got there: {text}"
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        self.local
+            .wait_progress(task, Duration::from_secs(120), done)
+            .await
     }
 }
 

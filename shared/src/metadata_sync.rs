@@ -167,23 +167,49 @@ async fn event(services: &Services, task_id: &str, level: Level, message: &str) 
     }
 }
 
+/// Both clusters of a task, as this run found them.
+struct Pair {
+    source_access: ClusterAccess,
+    target_access: ClusterAccess,
+    source: Cluster,
+    target: Cluster,
+    source_topics: ClusterTopics,
+    target_topics: ClusterTopics,
+}
+
+impl Pair {
+    async fn read(services: &Services, tenant: &str, task: &TaskRecord) -> Result<Pair, SyncError> {
+        let lookup = |e: crate::services::AccessLookupError| SyncError(e.to_string());
+        let [source_id, target_id] = task.spec.connection_ids();
+        let source_access = services.access(tenant, source_id).await.map_err(lookup)?;
+        let target_access = services.access(tenant, target_id).await.map_err(lookup)?;
+        let (source, target) = (Cluster::new(&source_access)?, Cluster::new(&target_access)?);
+        let (source_topics, target_topics) = tokio::try_join!(source.topics(), target.topics())?;
+        Ok(Pair {
+            source_access,
+            target_access,
+            source,
+            target,
+            source_topics,
+            target_topics,
+        })
+    }
+}
+
 async fn sync(
     services: &Services,
     tenant: &str,
     task: &TaskRecord,
     spec: &InstanceTaskSpec,
 ) -> Result<MetadataProgress, SyncError> {
-    let lookup = |e: crate::services::AccessLookupError| SyncError(e.to_string());
-    let source_access = services
-        .access(tenant, &spec.source)
-        .await
-        .map_err(lookup)?;
-    let target_access = services
-        .access(tenant, &spec.target)
-        .await
-        .map_err(lookup)?;
-    let (source, target) = (Cluster::new(&source_access)?, Cluster::new(&target_access)?);
-    let (source_topics, target_topics) = tokio::try_join!(source.topics(), target.topics())?;
+    let Pair {
+        source_access,
+        target_access,
+        source,
+        target,
+        source_topics,
+        target_topics,
+    } = Pair::read(services, tenant, task).await?;
     let seen = services
         .store
         .seen_topics(&task.id)
@@ -453,17 +479,13 @@ async fn ensure_topic_task_topics(
     task: &TaskRecord,
     spec: &TopicTaskSpec,
 ) -> Result<MetadataProgress, SyncError> {
-    let lookup = |e: crate::services::AccessLookupError| SyncError(e.to_string());
-    let source_access = services
-        .access(tenant, &spec.source)
-        .await
-        .map_err(lookup)?;
-    let target_access = services
-        .access(tenant, &spec.target)
-        .await
-        .map_err(lookup)?;
-    let (source, target) = (Cluster::new(&source_access)?, Cluster::new(&target_access)?);
-    let (source_topics, target_topics) = tokio::try_join!(source.topics(), target.topics())?;
+    let Pair {
+        target_access,
+        target,
+        source_topics,
+        target_topics,
+        ..
+    } = Pair::read(services, tenant, task).await?;
     let Some((partitions, source_rf)) = source_topics.topics.get(&spec.source_topic).copied()
     else {
         return Err(SyncError(format!(

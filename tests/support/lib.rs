@@ -1,6 +1,7 @@
 //! What every integration test needs: the two real clusters and DynamoDB Local that
 //! `scripts/services.sh up` started, and names no other test uses.
 
+pub mod groups;
 pub mod local;
 pub mod records;
 pub mod task;

@@ -104,6 +104,30 @@ impl Local {
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
     }
 
+    /// Polls the task's progress until `done` holds, or fails after `limit`.
+    pub async fn wait_progress(
+        &self,
+        task_id: &str,
+        limit: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let (status, text) = self
+                .call("GET", &format!("/v1/tasks/{task_id}/progress"), None)
+                .await;
+            let progress: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            if status == 200 && done(&progress) {
+                return progress;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "progress never got there: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     pub fn kill(mut self) {
         // SIGKILL: no chance to flush or shut down cleanly.
         self.child.kill().unwrap();
