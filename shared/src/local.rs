@@ -64,6 +64,10 @@ fn tokens() -> Vec<String> {
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
     let store = crate::store::open(&options.store).await?;
+    if !options.store.starts_with("dynamodb://") {
+        // The embedded file is this process's alone: leases in it are a dead one's.
+        store.drop_all_leases().await?;
+    }
     let secrets = LocalSecrets::from_env_or_file(&home().join("secret.key"))?;
     let state = Services {
         store,

@@ -131,6 +131,10 @@ pub async fn read_all(access: &ClusterAccess, topic: &str) -> BTreeMap<i32, Vec<
             .create()
             .unwrap();
         let metadata = consumer.fetch_metadata(Some(&topic), TIMEOUT).unwrap();
+        if metadata.topics()[0].error().is_some() {
+            // No such topic (yet): nothing to read.
+            return BTreeMap::new();
+        }
         let partitions = metadata.topics()[0].partitions().len() as i32;
         let mut ends = BTreeMap::new();
         let mut assignment = TopicPartitionList::new();

@@ -706,6 +706,23 @@ impl Store {
         }
     }
 
+    /// Drops every task's leases: for a store only one process can open (the embedded
+    /// file), whatever leases it holds were left by a process that is gone, and its
+    /// successor need not wait for them to expire.
+    pub async fn drop_all_leases(&self) -> Result<()> {
+        for (_, task) in self.all_tasks().await? {
+            for lease in self.query_all(&task_pk(&task.id), "lease#").await? {
+                self.backend
+                    .write(vec![Write::Delete {
+                        key: lease.key,
+                        condition: Condition::Version(lease.version),
+                    }])
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// The slot's current lease, live or expired.
     pub async fn lease(&self, task_id: &str, slot: u32) -> Result<Option<Lease>> {
         let Some(item) = self.backend.get(&Self::lease_key(task_id, slot)).await? else {
