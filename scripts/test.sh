@@ -14,4 +14,13 @@ else
 fi
 scripts/services.sh up
 eval "$(scripts/services.sh env)"
-cargo test --workspace --locked "$@"
+summary="${KAFKA_SYNC_TEST_SUMMARY:-$(mktemp)}"
+set +e
+cargo test --workspace --locked "$@" 2>&1 | tee "$summary.log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole suite (cargo prints one per test binary).
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' \
+  "$summary.log" | tee "$summary"
+rm -f "$summary.log"
+exit "$status"
