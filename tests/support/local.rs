@@ -128,9 +128,17 @@ impl Local {
         }
     }
 
+    /// SIGKILL: no chance to flush or shut down cleanly.
     pub fn kill(mut self) {
-        // SIGKILL: no chance to flush or shut down cleanly.
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+}
+
+/// A test that fails midway still stops its `kafka-sync local`.
+impl Drop for Local {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
