@@ -266,12 +266,7 @@ async fn sync(
         &seen,
     );
 
-    let mut progress: MetadataProgress = services
-        .store
-        .progress(&task.id, "metadata")
-        .await
-        .map_err(|e| SyncError(e.to_string()))?
-        .unwrap_or_default();
+    let mut progress = load_progress(services, &task.id).await?;
     apply(
         services,
         &task.id,
@@ -292,12 +287,7 @@ async fn sync(
     } else {
         Vec::new()
     };
-    progress.last_sync_at = Some(Utc::now());
-    services
-        .store
-        .put_progress(&task.id, "metadata", &progress)
-        .await
-        .map_err(|e| SyncError(e.to_string()))?;
+    save_progress(services, &task.id, &mut progress).await?;
     Ok(progress)
 }
 
@@ -508,12 +498,7 @@ async fn ensure_topic_task_topics(
             configs: BTreeMap::new(),
         })
         .collect();
-    let mut progress: MetadataProgress = services
-        .store
-        .progress(&task.id, "metadata")
-        .await
-        .map_err(|e| SyncError(e.to_string()))?
-        .unwrap_or_default();
+    let mut progress = load_progress(services, &task.id).await?;
     apply(
         services,
         &task.id,
@@ -523,13 +508,31 @@ async fn ensure_topic_task_topics(
         &mut progress,
     )
     .await?;
+    save_progress(services, &task.id, &mut progress).await?;
+    Ok(progress)
+}
+
+async fn load_progress(services: &Services, task_id: &str) -> Result<MetadataProgress, SyncError> {
+    Ok(services
+        .store
+        .progress(task_id, "metadata")
+        .await
+        .map_err(|e| SyncError(e.to_string()))?
+        .unwrap_or_default())
+}
+
+/// Stamps the run's time on the progress and stores it.
+async fn save_progress(
+    services: &Services,
+    task_id: &str,
+    progress: &mut MetadataProgress,
+) -> Result<(), SyncError> {
     progress.last_sync_at = Some(Utc::now());
     services
         .store
-        .put_progress(&task.id, "metadata", &progress)
+        .put_progress(task_id, "metadata", progress)
         .await
-        .map_err(|e| SyncError(e.to_string()))?;
-    Ok(progress)
+        .map_err(|e| SyncError(e.to_string()))
 }
 
 /// The source groups with committed offsets on any of `topics`, sorted.
