@@ -17,6 +17,11 @@ else
   started_services=true
 fi
 scripts/services.sh up
+# Freshly started clusters are freshly formatted: tasks and checkpoints kept in the store
+# from an earlier run would point at data that is gone, so the store starts empty too.
+if $started_services; then
+  rm -f "${KAFKA_SYNC_HOME:-$HOME/.local/share/kafka-sync}/store.redb"
+fi
 eval "$(scripts/services.sh env)"
 
 cargo build --release --locked -p kafka-sync

@@ -3,8 +3,10 @@
 #   - two single-node Apache Kafka 4.x KRaft clusters, "source" and "target";
 #   - DynamoDB Local, in memory.
 # Usage: scripts/services.sh up|down|status|env
-#   up      fetch (once, cached), format (once) and start what is not running; wait until
-#           each answers. Harmless to run twice.
+#   up      fetch (once, cached), format and start what is not running; wait until each
+#           answers. Harmless to run twice. A cluster that is not running starts from an
+#           empty, freshly formatted log dir: tests use unique topics and need nothing
+#           from a former run, and thousands of leftover topics make a broker slow to start.
 #   down    stop only the processes this script started (recorded pid files).
 #   status  say what runs.
 #   env     print the variables the tests read, for `eval "$(scripts/services.sh env)"`.
@@ -62,7 +64,7 @@ running() {
 
 wait_for_port() {
   local name="$1" port="$2" pidfile="$3" logfile="$4"
-  for _ in $(seq 1 120); do
+  for _ in $(seq 1 240); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       log "$name answers on 127.0.0.1:$port"
       return 0
@@ -74,7 +76,7 @@ wait_for_port() {
     fi
     sleep 0.5
   done
-  log "$name did not answer on port $port within 60 s; see $logfile"
+  log "$name did not answer on port $port within 120 s; see $logfile"
   return 1
 }
 
@@ -131,14 +133,13 @@ appender.file.fileName=$dir/server.log
 appender.file.layout.type=PatternLayout
 appender.file.layout.pattern=[%d] %p %m (%c)%n
 EOF
-  if [[ ! -f "$dir/data/meta.properties" ]]; then
-    local cluster_id
-    cluster_id="$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
-    log "formatting kafka $name (cluster id $cluster_id)"
-    java -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$kafka_lib/*" \
-      kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" "${scram_args[@]}" >"$dir/format.log" 2>&1 \
-      || { cat "$dir/format.log" >&2; return 1; }
-  fi
+  rm -rf "$dir/data"
+  local cluster_id
+  cluster_id="$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+  log "formatting kafka $name (cluster id $cluster_id)"
+  java -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$kafka_lib/*" \
+    kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" "${scram_args[@]}" >"$dir/format.log" 2>&1 \
+    || { cat "$dir/format.log" >&2; return 1; }
   log "starting kafka $name on 127.0.0.1:$port"
   setsid nohup java -Xms256m -Xmx768m -XX:+UseG1GC \
     -Dlog4j2.configurationFile="$dir/log4j2.properties" \
