@@ -3,7 +3,7 @@
 //! has acknowledged every record of it. Runs until told to stop (locally) or until just
 //! before its Lambda deadline; a worker that loses its lease stops without writing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -31,6 +31,10 @@ pub const ORIGIN_HEADER: &str = "ksync.origin.cluster";
 
 /// How soon a worker looks again for a target topic or partition that is not there yet.
 const INCOMPLETE_RECHECK: Duration = Duration::from_secs(1);
+
+/// How many sent batches may wait for their acknowledgements while the next is read.
+/// Checkpoints still follow in order, each only after its batch is acknowledged.
+const MAX_PENDING_BATCHES: usize = 3;
 
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
@@ -335,19 +339,7 @@ impl Worker<'_> {
         let Some((mut routes, mut complete)) = self.my_routes(&context).await? else {
             return Ok(WorkerExit::NothingToDo);
         };
-        let consumer: StreamConsumer = context
-            .source
-            .client_config()
-            // librdkafka wants a group for assign(); it is never joined or committed to.
-            .set("group.id", format!("ksync-replicator-{}", self.task_id))
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            // A checkpoint below the log start (retention deleted records before they
-            // were copied) resumes at the oldest record still there, never at the end.
-            .set("auto.offset.reset", "earliest")
-            .set("fetch.max.bytes", "8388608")
-            .set("queued.max.messages.kbytes", "16384")
-            .set("enable.partition.eof", "false")
+        let consumer: StreamConsumer = consumer_config(&context.source, &self.task_id)
             .create()
             .map_err(kafka("consumer"))?;
         let producer: FutureProducer = producer_config(&context.target)
@@ -360,8 +352,12 @@ impl Worker<'_> {
         let origin = context.source_cluster_id.as_bytes().to_vec();
         let handling = Handling::of(&context.task.spec)?;
         let mut reported_kinds: HashSet<&'static str> = HashSet::new();
+        // Batches sent and not yet checkpointed, oldest first.
+        let mut pending: VecDeque<Batch> = VecDeque::new();
         loop {
             if stop.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
+                self.settle_all(lease, &mut pending, &mut checkpoints)
+                    .await?;
                 return Ok(WorkerExit::Stopped);
             }
             if renewed.elapsed() >= self.settings.renew_every {
@@ -387,6 +383,10 @@ impl Worker<'_> {
                     Some((fresh, fresh_complete)) => {
                         complete = fresh_complete;
                         if fresh != routes {
+                            // Reassigned partitions restart from their checkpoints, so
+                            // every batch sent must be checkpointed first.
+                            self.settle_all(lease, &mut pending, &mut checkpoints)
+                                .await?;
                             routes = fresh;
                             by_partition = assign(&consumer, &routes, &checkpoints)?;
                         }
@@ -543,10 +543,19 @@ impl Worker<'_> {
                     });
                 }
             }
-            if batch.in_flight.is_empty() && batch.settled.is_empty() && failure.is_none() {
-                continue;
+            let idle = batch.in_flight.is_empty() && batch.settled.is_empty();
+            if !idle {
+                pending.push_back(batch);
             }
-            self.settle(lease, batch, &mut checkpoints).await?;
+            if idle || failure.is_some() {
+                self.settle_all(lease, &mut pending, &mut checkpoints)
+                    .await?;
+            }
+            // The target acknowledges earlier batches while later ones are read and sent.
+            while pending.len() > MAX_PENDING_BATCHES {
+                let oldest = pending.pop_front().expect("more than one pending batch");
+                self.settle(lease, oldest, &mut checkpoints).await?;
+            }
             if let Some(reason) = failure {
                 // `retain`: the checkpoint stays before the message; no retries.
                 store
@@ -565,6 +574,19 @@ impl Worker<'_> {
                 return Ok(WorkerExit::TaskFailed);
             }
         }
+    }
+
+    /// Settles every pending batch, oldest first.
+    async fn settle_all(
+        &self,
+        lease: &Lease,
+        pending: &mut VecDeque<Batch>,
+        checkpoints: &mut BTreeMap<PartitionRef, Checkpoint>,
+    ) -> Result<(), WorkerError> {
+        while let Some(batch) = pending.pop_front() {
+            self.settle(lease, batch, checkpoints).await?;
+        }
+        Ok(())
     }
 
     /// Waits for every record of the batch to be acknowledged, then checkpoints it. Only
@@ -735,6 +757,24 @@ fn copy_headers(
         }
     }
     Some(headers)
+}
+
+/// The consumer settings of every worker. It reads by manual assignment from its own
+/// checkpoints; librdkafka wants a group for assign(), but it is never joined or
+/// committed to.
+pub fn consumer_config(source: &ClusterAccess, task_id: &str) -> rdkafka::ClientConfig {
+    let mut config = source.client_config();
+    config
+        .set("group.id", format!("ksync-replicator-{task_id}"))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        // A checkpoint below the log start (retention deleted records before they
+        // were copied) resumes at the oldest record still there, never at the end.
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.max.bytes", "8388608")
+        .set("queued.max.messages.kbytes", "16384")
+        .set("enable.partition.eof", "false");
+    config
 }
 
 /// The producer settings of every worker: idempotent, acknowledged by all in-sync

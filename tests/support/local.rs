@@ -46,6 +46,17 @@ impl Local {
         log: &PathBuf,
         args: &[&str],
     ) -> Local {
+        Self::start_logging(binary, home, log, args, "debug").await
+    }
+
+    /// As [`Local::start_with`], logging at `level` (`RUST_LOG`).
+    pub async fn start_logging(
+        binary: &PathBuf,
+        home: &PathBuf,
+        log: &PathBuf,
+        args: &[&str],
+        level: &str,
+    ) -> Local {
         let port = free_port();
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -57,7 +68,7 @@ impl Local {
             .args(args)
             .env("KAFKA_SYNC_HOME", home)
             .env("KAFKA_SYNC_TOKEN", TOKEN)
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", level)
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()

@@ -1,0 +1,212 @@
+"""Turn a benchmark results file into OUT_DIR/REPORT.md and OUT_DIR/report.png.
+
+Usage: python bench/report.py RESULTS_JSON OUT_DIR
+"""
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # renders without a display, e.g. on a headless bench host
+import matplotlib.pyplot as plt  # noqa: E402  (must follow the backend choice)
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+TOOLS = {"kafka-sync": "kafka-sync", "mirrormaker2": "MirrorMaker 2"}
+COLORS = {"kafka-sync": "tab:blue", "mirrormaker2": "tab:orange", "pipe": "tab:gray"}
+GOAL_VS_MM2, GOAL_OF_PIPE, GOAL_RSS_MIB = 1.5, 0.80, 64.0
+
+
+class Obj(dict):
+    """A JSON object that knows where it sits, so a missing key fails naming both."""
+
+    def __init__(self, items, path):
+        super().__init__(items)
+        self.path = path
+
+    def __missing__(self, key):
+        sys.exit(f"error: results file lacks key {key!r} in {self.path or 'the top level'}")
+
+
+def wrap(value, path=""):
+    if isinstance(value, dict):
+        return Obj({k: wrap(v, f"{path}.{k}" if path else k) for k, v in value.items()}, path)
+    if isinstance(value, list):
+        return [wrap(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def num(x, digits=1):
+    return "—" if x is None else f"{x:,.{digits}f}"
+
+
+def cell(text):
+    # Error text comes from tool output: keep it from breaking the table row.
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def rate(tool):
+    return None if "error" in tool else tool["records_per_s"]
+
+
+def pipe_limit(w):
+    # The slower of the two plain-client legs bounds any replicator.
+    return min(w["pipe"]["consume"]["records_per_s"], w["pipe"]["produce"]["records_per_s"])
+
+
+def workload(results, wid):
+    for w in results["workloads"]:
+        if w["id"] == wid:
+            return w
+    sys.exit(f"error: results file lacks a workload with id {wid!r} in workloads")
+
+
+def throughput_rows(w):
+    mm2 = rate(w["tools"]["mirrormaker2"])
+    for key, label in TOOLS.items():
+        t = w["tools"][key]
+        if "error" in t:
+            yield [w["id"], label, f"failed: {cell(t['error'])}"] + ["—"] * 6
+            continue
+        if not w["offsets"]:
+            synced = "off"
+        elif t["offsets_synced_after_s"] is None:
+            synced = "never"
+        else:
+            synced = num(t["offsets_synced_after_s"])
+        vs_mm2 = f"{t['records_per_s'] / mm2:.2f}×" if mm2 else "—"
+        yield [w["id"], label, num(t["records_per_s"], 0), num(t["mb_per_s"]), vs_mm2,
+               f"{t['records_per_s'] / pipe_limit(w):.1%}", num(t["peak_rss_mib"]), num(t["cpu_seconds"]), synced]
+
+
+def table(header, rows):
+    return ["| " + " | ".join(r) + " |" for r in [header, ["---"] * len(header), *rows]]
+
+
+def goal(subject, shown, target, ok):
+    return f"- {subject}: {shown} (goal {target}) — **{'met' if ok else 'not met'}**"
+
+
+def verdicts(results):
+    one_k = workload(results, "1k")
+    ks, mm2 = one_k["tools"]["kafka-sync"], one_k["tools"]["mirrormaker2"]
+    widest = max(results["workloads"], key=lambda w: w["slots"])  # the first wins a tie
+    ks_wide = widest["tools"]["kafka-sync"]
+    out = []
+    if "error" in ks:
+        out.append(f"- `1k` kafka-sync ÷ MirrorMaker 2 and ÷ pipe limit: kafka-sync failed ({cell(ks['error'])})"
+                   " — **not met**")
+    elif "error" in mm2:
+        # No MirrorMaker 2 figure means nothing to compare against, in either direction.
+        out.append(f"- `1k` kafka-sync ÷ MirrorMaker 2: MirrorMaker 2 failed ({cell(mm2['error'])})"
+                   " — **not judged**")
+    else:
+        vs = ks["records_per_s"] / mm2["records_per_s"]
+        out.append(goal("`1k` kafka-sync ÷ MirrorMaker 2 throughput", f"{vs:.2f}×",
+                        f"≥ {GOAL_VS_MM2}×", vs >= GOAL_VS_MM2))
+    if "error" not in ks:
+        share = ks["records_per_s"] / pipe_limit(one_k)
+        out.append(goal("`1k` kafka-sync ÷ pipe limit", f"{share:.1%}",
+                        f"≥ {GOAL_OF_PIPE:.0%}", share >= GOAL_OF_PIPE))
+    subject = f"`{widest['id']}` ({widest['slots']} slots, the most) kafka-sync peak RSS"
+    if "error" in ks_wide:
+        out.append(f"- {subject}: kafka-sync failed ({cell(ks_wide['error'])}) — **not met**")
+    else:
+        rss = ks_wide["peak_rss_mib"]
+        out.append(goal(subject, f"{rss:.1f} MiB", f"< {GOAL_RSS_MIB:.0f} MiB", rss < GOAL_RSS_MIB))
+    return out
+
+
+def markdown(r):
+    lat = r["latency"]
+    md = ["# kafka-sync vs MirrorMaker 2", "",
+          f"Generated {r['generated_at']} on {r['machine']}, Kafka {r['kafka_version']}. "
+          f"Regenerate with `{r['command']}`.", "",
+          "Throughput counts records from the moment the tool is started (so startup is included) "
+          "until the target holds every record. The pipe limit is the lower of the plain consume "
+          "and plain produce rates, measured with the same client settings and the same number of "
+          "clients as the tools use. Latency runs from the produce timestamp to the target's append "
+          "time (LogAppendTime) at a steady rate. Peak RSS is the VmHWM of the tool's process; "
+          "CPU is its user + system seconds.", "", "## Throughput", ""]
+    md += table(["Workload", "Tool", "records/s", "MB/s", "× MirrorMaker 2", "% of pipe limit",
+                 "peak RSS MiB", "CPU s", "offsets synced after (s)"],
+                [row for w in r["workloads"] for row in throughput_rows(w)])
+    md.append("")
+    for w in r["workloads"]:
+        c, p = w["pipe"]["consume"], w["pipe"]["produce"]
+        md.append(f"- `{w['id']}`: {w['title']}; {w['slots']} slots; offset sync {'on' if w['offsets'] else 'off'}. "
+                  f"Pipe limit {num(pipe_limit(w), 0)} records/s (consume {num(c['records_per_s'], 0)} records/s, "
+                  f"{num(c['mb_per_s'])} MB/s; produce {num(p['records_per_s'], 0)} records/s, {num(p['mb_per_s'])} MB/s).")
+    md += ["", "## Latency", "",
+           f"{num(lat['rate_per_s'], 0)} records/s for {lat['seconds']} s over {lat['partitions']} partitions.", ""]
+    rows = []
+    for key, label in TOOLS.items():
+        t = lat["tools"][key]
+        if "error" in t:
+            rows.append([label, f"failed: {cell(t['error'])}"] + ["—"] * 5)
+        else:
+            rows.append([label, num(t["p50_ms"]), num(t["p99_ms"]), num(t["max_ms"]), num(t["samples"], 0),
+                         num(t["peak_rss_mib"]), num(t["cpu_seconds"])])
+    md += table(["Tool", "p50 ms", "p99 ms", "max ms", "samples", "peak RSS MiB", "CPU s"], rows)
+    md += ["", "## Verdict", "", *verdicts(r), "", "![throughput and latency](report.png)", ""]
+    return "\n".join(md)
+
+
+def bars(ax, xs, values, width, key, label):
+    """One series of bars; a failed (None) value gets a "failed" mark instead of a silent gap."""
+    ax.bar(xs, [math.nan if v is None else v for v in values], width, color=COLORS[key], label=label)
+    for x in (x for x, v in zip(xs, values) if v is None):
+        ax.text(x, 0, " failed", rotation=90, ha="center", va="bottom", fontsize=8, color=COLORS[key])
+
+
+def figure(r):
+    # Bar panels get fixed x-limits so "failed" marks stay in view (NaN bars do not count for
+    # autoscaling), and headroom above the tallest bar so the legend does not cover it.
+    fig, (tput, series, lat) = plt.subplots(1, 3, figsize=(14, 5), dpi=100)
+    ws, width = r["workloads"], 0.27
+    legs = [(key, label, [rate(w["tools"][key]) for w in ws]) for key, label in TOOLS.items()]
+    for i, (key, label, values) in enumerate(legs + [("pipe", "pipe limit", [pipe_limit(w) for w in ws])]):
+        bars(tput, [j + (i - 1) * width for j in range(len(ws))], values, width, key, label)
+    tput.set(title="Throughput", xlabel="workload", ylabel="records/s", xlim=(-0.5, len(ws) - 0.5), ymargin=0.2)
+    tput.set_xticks(range(len(ws)), [w["id"] for w in ws])
+
+    one_k = workload(r, "1k")
+    for key, label in TOOLS.items():
+        t = one_k["tools"][key]
+        points, failed = ([], " (failed)") if "error" in t else (t["series"], "")
+        series.plot([p[0] for p in points], [p[1] for p in points], color=COLORS[key], label=label + failed)
+    series.axhline(one_k["records"], color=COLORS["pipe"], ls=":", label="all records")
+    series.set(title="Records on target, workload 1k", xlabel="seconds since start", ylabel="records on target")
+
+    for i, (key, label) in enumerate(TOOLS.items()):
+        t = r["latency"]["tools"][key]
+        values = [None, None] if "error" in t else [t["p50_ms"], t["p99_ms"]]
+        bars(lat, [j + (i - 0.5) * 0.4 for j in range(2)], values, 0.4, key, label)
+    lat.set(title=f"Latency at {num(r['latency']['rate_per_s'], 0)} records/s", xlabel="percentile", ylabel="ms",
+            xlim=(-0.5, 1.5), ymargin=0.2)
+    lat.set_xticks(range(2), ["p50", "p99"])
+
+    for ax in (tput, series):
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    for ax in (tput, series, lat):
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: python bench/report.py RESULTS_JSON OUT_DIR")
+    results = wrap(json.loads(Path(sys.argv[1]).read_text()))
+    # Both outputs are built before anything is written, so bad input leaves no partial report.
+    report, fig = markdown(results), figure(results)
+    out = Path(sys.argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / "report.png")
+    (out / "REPORT.md").write_text(report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Regenerates bench/REPORT.md and bench/report.png from scratch: installs what is
+# missing, starts the two local Kafka clusters (and stops them afterwards if this script
+# started them), then measures, one after the other on identical data, the pipe limit,
+# kafka-sync (`kafka-sync local`, embedded store) and MirrorMaker 2 (dedicated mode,
+# IdentityReplicationPolicy). Figures go to bench/results.json first.
+# Environment: BENCH_SCALE (multiplies every record count, default 1), BENCH_ONLY
+# (comma-separated workload ids: 1k, 100b, 20x4, offsets, latency).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+cache="${KAFKA_SYNC_CACHE:-$HOME/.cache/kafka-sync}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
+scripts/setup.sh
+python="$cache/venv/bin/python"
+"$python" -c 'import matplotlib' 2>/dev/null \
+  || "$cache/venv/bin/pip" install -q --disable-pip-version-check matplotlib
+
+if scripts/services.sh status >/dev/null 2>&1; then
+  started_here=false
+else
+  started_here=true
+  trap 'scripts/services.sh down' EXIT
+fi
+scripts/services.sh up
+eval "$(scripts/services.sh env)"
+
+BENCH_OUT="$PWD/bench/results.json" cargo bench --locked -p kafka-sync-tests --bench compare
+"$python" bench/report.py bench/results.json bench
+echo "bench/REPORT.md and bench/report.png regenerated"
