@@ -247,7 +247,9 @@ async fn killed_five_times_it_loses_nothing() {
         }
         duplicates += copies.len() - records.len();
     }
-    println!("duplicates after 5 kills: {duplicates} in all (one batch is at most 20000 records)");
+    println!(
+        "duplicates after 5 kills: {duplicates} in all (a slot has at most two batches of 10000 records unacknowledged or unsettled)"
+    );
     assert!(duplicates <= 5 * 20_000);
     local.kill();
 }

@@ -4,12 +4,13 @@
 //! before its Lambda deadline; a worker that loses its lease stops without writing.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
@@ -33,8 +34,9 @@ pub const ORIGIN_HEADER: &str = "ksync.origin.cluster";
 const INCOMPLETE_RECHECK: Duration = Duration::from_secs(1);
 
 /// How many sent batches may wait for their acknowledgements while the next is read.
-/// Checkpoints still follow in order, each only after its batch is acknowledged.
-const MAX_PENDING_BATCHES: usize = 3;
+/// Checkpoints still follow in order, each only after its batch is acknowledged; what a
+/// killed worker copies again is at most this many batches and the one being read.
+const MAX_PENDING_BATCHES: usize = 1;
 
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
@@ -56,7 +58,7 @@ impl Default for WorkerSettings {
             lease_ttl: Duration::from_secs(30),
             renew_every: Duration::from_secs(10),
             reassign_every: Duration::from_secs(15),
-            batch_records: 20_000,
+            batch_records: 10_000,
             batch_bytes: 16 * 1024 * 1024,
             batch_window: Duration::from_millis(200),
             mapping_every: 1000,
@@ -342,9 +344,7 @@ impl Worker<'_> {
         let consumer: StreamConsumer = consumer_config(&context.source, &self.task_id)
             .create()
             .map_err(kafka("consumer"))?;
-        let producer: FutureProducer = producer_config(&context.target)
-            .create()
-            .map_err(kafka("producer"))?;
+        let producer = shared_producer(&context.target)?;
         let mut checkpoints = store.checkpoints(&self.task_id).await?;
         let mut by_partition = assign(&consumer, &routes, &checkpoints)?;
         let mut renewed = Instant::now();
@@ -356,7 +356,7 @@ impl Worker<'_> {
         let mut pending: VecDeque<Batch> = VecDeque::new();
         loop {
             if stop.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
-                self.settle_all(lease, &mut pending, &mut checkpoints)
+                self.settle_all(lease, &routes, &mut pending, &mut checkpoints)
                     .await?;
                 return Ok(WorkerExit::Stopped);
             }
@@ -385,7 +385,7 @@ impl Worker<'_> {
                         if fresh != routes {
                             // Reassigned partitions restart from their checkpoints, so
                             // every batch sent must be checkpointed first.
-                            self.settle_all(lease, &mut pending, &mut checkpoints)
+                            self.settle_all(lease, &routes, &mut pending, &mut checkpoints)
                                 .await?;
                             routes = fresh;
                             by_partition = assign(&consumer, &routes, &checkpoints)?;
@@ -395,128 +395,137 @@ impl Worker<'_> {
             }
 
             // Collect and send one batch.
-            let started = Instant::now();
+            let window = tokio::time::sleep(self.settings.batch_window);
+            tokio::pin!(window);
             let mut batch = Batch::default();
             let mut failure: Option<String> = None;
             while batch.in_flight.len() < self.settings.batch_records
                 && batch.bytes < self.settings.batch_bytes
             {
-                let remaining = self.settings.batch_window.saturating_sub(started.elapsed());
-                if remaining.is_zero() || stop.is_cancelled() {
-                    break;
-                }
                 let message = tokio::select! {
-                    received = tokio::time::timeout(remaining, consumer.recv()) => match received {
-                        Err(_) => break,
-                        Ok(message) => message.map_err(kafka("consume"))?,
-                    },
+                    biased;
                     _ = stop.cancelled() => break,
+                    _ = &mut window => break,
+                    received = consumer.recv() => received.map_err(kafka("consume"))?,
                 };
-                let source = PartitionRef {
-                    topic: message.topic().to_owned(),
-                    partition: message.partition(),
-                };
-                let Some(placed) = by_partition.get(&source) else {
+                let Some(route) = by_partition.find(message.topic(), message.partition()) else {
                     continue;
                 };
+                let placed = &routes[route];
+                let source = &placed.route.source;
                 let offset = message.offset();
                 let timestamp = message.timestamp().to_millis();
                 let Some(copied_headers) = copy_headers(&message, &context.target_cluster_id)
                 else {
                     // Its origin is the target itself: copying it back would echo.
-                    batch.settled.push((source, offset, false));
+                    batch.settled.push((route, offset, false));
                     continue;
                 };
-                let outputs = match &handling {
-                    Handling::Copy { .. } => Ok(vec![Output {
-                        key: message.key().map(<[u8]>::to_vec),
-                        value: message.payload().unwrap_or_default().to_vec(),
-                    }]),
-                    Handling::Process { compiled, .. } => {
-                        compiled.run(message.key(), message.payload(), now_ms())
+                let processed: Result<Vec<Output>, _>;
+                // (key, value) of each record to send, borrowed: a copied record's bytes
+                // go from the consumer's buffer straight to the producer.
+                let outputs: Vec<(Option<&[u8]>, &[u8])> = match &handling {
+                    Handling::Copy { .. } => {
+                        vec![(message.key(), message.payload().unwrap_or_default())]
                     }
-                };
-                let outputs = match outputs {
-                    Ok(outputs) => outputs,
-                    Err(error) => {
-                        let Handling::Process { on_error, .. } = &handling else {
-                            unreachable!("copying never fails");
-                        };
-                        let at = Origin {
-                            topic: &source.topic,
-                            partition: source.partition,
-                            offset,
-                            timestamp,
-                        };
-                        match decide(on_error, &error, &at) {
-                            Decision::Discard => {
-                                if reported_kinds.insert(error.kind) {
-                                    let message = format!(
-                                        "discarding messages that cannot be processed ({}); the first, at {}/{} offset {offset}: {}",
-                                        error.kind, source.topic, source.partition, error.reason
-                                    );
-                                    let _ = store
-                                        .add_event(
-                                            &self.task_id,
-                                            Level::Warn,
-                                            "processing",
-                                            &message,
-                                        )
-                                        .await;
-                                }
-                                batch.settled.push((source, offset, true));
-                            }
-                            Decision::Stop { reason } => {
-                                failure = Some(reason);
-                                break;
-                            }
-                            Decision::DeadLetter { topic, headers } => {
-                                let mut dead_headers = copied_headers.clone();
-                                for (name, value) in &headers {
-                                    dead_headers = dead_headers.insert(Header {
-                                        key: name,
-                                        value: Some(value.as_bytes()),
-                                    });
-                                }
-                                let mut record = FutureRecord::to(&topic).headers(dead_headers);
-                                if let Some(key) = message.key() {
-                                    record = record.key(key);
-                                }
-                                if let Some(payload) = message.payload() {
-                                    record = record.payload(payload);
-                                }
-                                if let Some(ts) = timestamp {
-                                    record = record.timestamp(ts);
-                                }
-                                let delivery = send(&producer, record).await?;
-                                batch.in_flight.push(InFlight {
-                                    source,
+                    Handling::Process { compiled, on_error } => {
+                        processed = compiled.run(message.key(), message.payload(), now_ms());
+                        match &processed {
+                            Ok(outputs) => outputs
+                                .iter()
+                                .map(|o| (o.key.as_deref(), o.value.as_slice()))
+                                .collect(),
+                            Err(error) => {
+                                let at = Origin {
+                                    topic: &source.topic,
+                                    partition: source.partition,
                                     offset,
-                                    bytes: 0,
-                                    counts: Counts::DeadLettered,
-                                    sample: false,
-                                    delivery,
-                                });
+                                    timestamp,
+                                };
+                                match decide(on_error, &error, &at) {
+                                    Decision::Discard => {
+                                        if reported_kinds.insert(error.kind) {
+                                            let message = format!(
+                                                "discarding messages that cannot be processed ({}); the first, at {}/{} offset {offset}: {}",
+                                                error.kind,
+                                                source.topic,
+                                                source.partition,
+                                                error.reason
+                                            );
+                                            let _ = store
+                                                .add_event(
+                                                    &self.task_id,
+                                                    Level::Warn,
+                                                    "processing",
+                                                    &message,
+                                                )
+                                                .await;
+                                        }
+                                        batch.settled.push((route, offset, true));
+                                    }
+                                    Decision::Stop { reason } => {
+                                        failure = Some(reason);
+                                        break;
+                                    }
+                                    Decision::DeadLetter { topic, headers } => {
+                                        let mut dead_headers = copied_headers;
+                                        for (name, value) in &headers {
+                                            dead_headers = dead_headers.insert(Header {
+                                                key: name,
+                                                value: Some(value.as_bytes()),
+                                            });
+                                        }
+                                        let mut record =
+                                            FutureRecord::to(&topic).headers(dead_headers);
+                                        if let Some(key) = message.key() {
+                                            record = record.key(key);
+                                        }
+                                        if let Some(payload) = message.payload() {
+                                            record = record.payload(payload);
+                                        }
+                                        if let Some(ts) = timestamp {
+                                            record = record.timestamp(ts);
+                                        }
+                                        let delivery = send(&producer, record).await?;
+                                        batch.in_flight.push(InFlight {
+                                            route,
+                                            offset,
+                                            bytes: 0,
+                                            counts: Counts::DeadLettered,
+                                            sample: false,
+                                            delivery,
+                                        });
+                                    }
+                                }
+                                continue;
                             }
                         }
-                        continue;
                     }
                 };
                 if outputs.is_empty() {
-                    batch.settled.push((source, offset, false));
+                    batch.settled.push((route, offset, false));
                     continue;
                 }
                 let sample = handling.samples_offsets();
-                for (index, output) in outputs.iter().enumerate() {
-                    let headers = copied_headers.clone().insert(Header {
+                let last = outputs.len() - 1;
+                let mut copied_headers = Some(copied_headers);
+                for (index, (key, value)) in outputs.iter().enumerate() {
+                    // The last output takes the headers; earlier ones copy them.
+                    let headers = if index == last {
+                        copied_headers.take()
+                    } else {
+                        copied_headers.clone()
+                    }
+                    .expect("headers are kept until the last output")
+                    .insert(Header {
                         key: ORIGIN_HEADER,
                         value: Some(&origin),
                     });
                     let mut record = FutureRecord::to(&placed.route.target_topic)
                         .headers(headers)
-                        .payload(output.value.as_slice());
-                    if let Some(key) = &output.key {
-                        record = record.key(key.as_slice());
+                        .payload(*value);
+                    if let Some(key) = key {
+                        record = record.key(*key);
                     }
                     if let Some(ts) = timestamp {
                         record = record.timestamp(ts);
@@ -524,7 +533,7 @@ impl Worker<'_> {
                     if let Some(partition) = placed.target_partition {
                         record = record.partition(partition);
                     }
-                    let size = output.value.len() + output.key.as_ref().map_or(0, Vec::len);
+                    let size = value.len() + key.map_or(0, <[u8]>::len);
                     let delivery = send(&producer, record).await?;
                     batch.bytes += size;
                     // A record with several outputs counts once, when its first lands.
@@ -534,7 +543,7 @@ impl Worker<'_> {
                         Counts::Nothing
                     };
                     batch.in_flight.push(InFlight {
-                        source: source.clone(),
+                        route,
                         offset,
                         bytes: size,
                         counts,
@@ -548,13 +557,14 @@ impl Worker<'_> {
                 pending.push_back(batch);
             }
             if idle || failure.is_some() {
-                self.settle_all(lease, &mut pending, &mut checkpoints)
+                self.settle_all(lease, &routes, &mut pending, &mut checkpoints)
                     .await?;
             }
             // The target acknowledges earlier batches while later ones are read and sent.
             while pending.len() > MAX_PENDING_BATCHES {
                 let oldest = pending.pop_front().expect("more than one pending batch");
-                self.settle(lease, oldest, &mut checkpoints).await?;
+                self.settle(lease, &routes, oldest, &mut checkpoints)
+                    .await?;
             }
             if let Some(reason) = failure {
                 // `retain`: the checkpoint stays before the message; no retries.
@@ -580,29 +590,32 @@ impl Worker<'_> {
     async fn settle_all(
         &self,
         lease: &Lease,
+        routes: &[Placed],
         pending: &mut VecDeque<Batch>,
         checkpoints: &mut BTreeMap<PartitionRef, Checkpoint>,
     ) -> Result<(), WorkerError> {
         while let Some(batch) = pending.pop_front() {
-            self.settle(lease, batch, checkpoints).await?;
+            self.settle(lease, routes, batch, checkpoints).await?;
         }
         Ok(())
     }
 
     /// Waits for every record of the batch to be acknowledged, then checkpoints it. Only
     /// what the target acknowledged is checkpointed; a failed delivery stops the worker
-    /// with its checkpoint before the batch.
+    /// with its checkpoint before the batch. `routes` are those the batch was read with.
     async fn settle(
         &self,
         lease: &Lease,
+        routes: &[Placed],
         batch: Batch,
         checkpoints: &mut BTreeMap<PartitionRef, Checkpoint>,
     ) -> Result<(), WorkerError> {
-        let mut advanced: BTreeMap<PartitionRef, Checkpoint> = BTreeMap::new();
+        let source = |route: usize| &routes[route].route.source;
+        let mut advanced: BTreeMap<usize, Checkpoint> = BTreeMap::new();
         let mut mappings: Vec<(PartitionRef, OffsetMapping)> = Vec::new();
-        // Per partition: the last sampled source offset, and the newest delivery.
-        let mut sampled: HashMap<PartitionRef, i64> = HashMap::new();
-        let mut newest: HashMap<PartitionRef, OffsetMapping> = HashMap::new();
+        // Per route: the last sampled source offset, and the newest delivery.
+        let mut sampled: HashMap<usize, i64> = HashMap::new();
+        let mut newest: HashMap<usize, OffsetMapping> = HashMap::new();
         for record in batch.in_flight {
             let delivered = record
                 .delivery
@@ -611,9 +624,13 @@ impl Worker<'_> {
                 .map_err(|(e, _)| {
                     WorkerError::Kafka(format!("delivery to the target failed: {e}"))
                 })?;
-            let base = checkpoints.get(&record.source).copied().unwrap_or_default();
-            let entry = advanced.entry(record.source.clone()).or_insert(base);
-            entry.next_offset = entry.next_offset.max(record.offset + 1);
+            let entry = advance(
+                &mut advanced,
+                checkpoints,
+                routes,
+                record.route,
+                record.offset,
+            );
             entry.bytes += record.bytes as u64;
             match record.counts {
                 Counts::Copied => entry.copied += 1,
@@ -628,29 +645,30 @@ impl Worker<'_> {
                 target_offset: delivered.offset,
             };
             let due = sampled
-                .get(&record.source)
+                .get(&record.route)
                 .is_none_or(|s| record.offset - s >= self.settings.mapping_every);
             if due {
-                sampled.insert(record.source.clone(), record.offset);
-                mappings.push((record.source.clone(), mapping));
+                sampled.insert(record.route, record.offset);
+                mappings.push((source(record.route).clone(), mapping));
             }
-            newest.insert(record.source, mapping);
+            newest.insert(record.route, mapping);
         }
         // Every checkpoint also keeps a sample at its own position.
-        for (partition, mapping) in newest {
-            if sampled.get(&partition) != Some(&mapping.source_offset) {
-                mappings.push((partition, mapping));
+        for (route, mapping) in newest {
+            if sampled.get(&route) != Some(&mapping.source_offset) {
+                mappings.push((source(route).clone(), mapping));
             }
         }
-        for (partition, offset, discarded) in batch.settled {
-            let base = checkpoints.get(&partition).copied().unwrap_or_default();
-            let entry = advanced.entry(partition).or_insert(base);
-            entry.next_offset = entry.next_offset.max(offset + 1);
+        for (route, offset, discarded) in batch.settled {
+            let entry = advance(&mut advanced, checkpoints, routes, route, offset);
             if discarded {
                 entry.discarded += 1;
             }
         }
-        let checkpoint_list: Vec<(PartitionRef, Checkpoint)> = advanced.into_iter().collect();
+        let checkpoint_list: Vec<(PartitionRef, Checkpoint)> = advanced
+            .into_iter()
+            .map(|(route, checkpoint)| (source(route).clone(), checkpoint))
+            .collect();
         self.services
             .store
             .commit_checkpoints(lease, &checkpoint_list, &mappings)
@@ -658,6 +676,24 @@ impl Worker<'_> {
         checkpoints.extend(checkpoint_list);
         Ok(())
     }
+}
+
+/// A route's checkpoint in the making: from the stored one, moved past `offset`.
+fn advance<'a>(
+    advanced: &'a mut BTreeMap<usize, Checkpoint>,
+    checkpoints: &BTreeMap<PartitionRef, Checkpoint>,
+    routes: &[Placed],
+    route: usize,
+    offset: i64,
+) -> &'a mut Checkpoint {
+    let entry = advanced.entry(route).or_insert_with(|| {
+        checkpoints
+            .get(&routes[route].route.source)
+            .copied()
+            .unwrap_or_default()
+    });
+    entry.next_offset = entry.next_offset.max(offset + 1);
+    entry
 }
 
 /// How a task turns a source record into target records.
@@ -722,7 +758,8 @@ enum Counts {
 
 /// A record sent and not yet acknowledged.
 struct InFlight {
-    source: PartitionRef,
+    /// Index of the record's route in the worker's routes.
+    route: usize,
     offset: i64,
     bytes: usize,
     counts: Counts,
@@ -733,8 +770,8 @@ struct InFlight {
 #[derive(Default)]
 struct Batch {
     in_flight: Vec<InFlight>,
-    /// Records done with nothing to send: (partition, offset, discarded by policy).
-    settled: Vec<(PartitionRef, i64, bool)>,
+    /// Records done with nothing to send: (route index, offset, discarded by policy).
+    settled: Vec<(usize, i64, bool)>,
     bytes: usize,
 }
 
@@ -771,8 +808,9 @@ pub fn consumer_config(source: &ClusterAccess, task_id: &str) -> rdkafka::Client
         // A checkpoint below the log start (retention deleted records before they
         // were copied) resumes at the oldest record still there, never at the end.
         .set("auto.offset.reset", "earliest")
-        .set("fetch.max.bytes", "8388608")
-        .set("queued.max.messages.kbytes", "16384")
+        // Small prefetch: local mode runs up to 20 workers per task in one process.
+        .set("fetch.max.bytes", "2097152")
+        .set("queued.max.messages.kbytes", "2048")
         .set("enable.partition.eof", "false");
     config
 }
@@ -791,12 +829,35 @@ pub fn producer_config(target: &ClusterAccess) -> rdkafka::ClientConfig {
     config
 }
 
-/// Enqueues a record, waiting while the producer queue is full.
+/// The process's producer for a target cluster, made on first use. Workers share it:
+/// one client batches every partition's records into fewer, larger requests, with one
+/// bounded queue for the whole process. A producer that failed a delivery is replaced.
+fn shared_producer(target: &ClusterAccess) -> Result<Arc<FutureProducer>, WorkerError> {
+    let mut producers = PRODUCERS.lock().expect("producer cache poisoned");
+    producers.retain(|(_, producer)| producer.client().fatal_error().is_none());
+    if let Some((_, producer)) = producers.iter().find(|(access, _)| access == target) {
+        return Ok(producer.clone());
+    }
+    let producer: Arc<FutureProducer> = Arc::new(
+        producer_config(target)
+            .create()
+            .map_err(kafka("producer"))?,
+    );
+    producers.push((target.clone(), producer.clone()));
+    Ok(producer)
+}
+
+static PRODUCERS: Mutex<Vec<(ClusterAccess, Arc<FutureProducer>)>> = Mutex::new(Vec::new());
+
+/// Enqueues a record, waiting while the producer queue is full. The shared producer may
+/// not know a partition added since it last read the topic's metadata: it reads it
+/// again once, then retries.
 async fn send(
-    producer: &FutureProducer,
+    producer: &Arc<FutureProducer>,
     mut record: FutureRecord<'_, [u8], [u8]>,
 ) -> Result<DeliveryFuture, WorkerError> {
     let mut waited = 0;
+    let mut refreshed = false;
     loop {
         match producer.send_result(record) {
             Ok(delivery) => return Ok(delivery),
@@ -810,20 +871,37 @@ async fn send(
                     ));
                 }
             }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::UnknownPartition), returned))
+                if !refreshed =>
+            {
+                record = returned;
+                refreshed = true;
+                let (producer, topic) = (producer.clone(), record.topic.to_owned());
+                tokio::task::spawn_blocking(move || {
+                    producer
+                        .client()
+                        .fetch_metadata(Some(&topic), Duration::from_secs(30))
+                        .map(drop)
+                })
+                .await
+                .map_err(|e| WorkerError::Kafka(e.to_string()))?
+                .map_err(kafka("metadata"))?;
+            }
             Err((e, _)) => return Err(WorkerError::Kafka(format!("produce: {e}"))),
         }
     }
 }
 
 /// Assigns the consumer its partitions at their checkpoints (or the beginning), and
-/// returns where each partition's records go.
+/// returns where to find each partition's route.
 fn assign(
     consumer: &StreamConsumer,
     routes: &[Placed],
     checkpoints: &BTreeMap<PartitionRef, Checkpoint>,
-) -> Result<HashMap<PartitionRef, Placed>, WorkerError> {
+) -> Result<RouteIndex, WorkerError> {
     let mut assignment = TopicPartitionList::new();
-    for placed in routes {
+    let mut index = RouteIndex::default();
+    for (route, placed) in routes.iter().enumerate() {
         let source = &placed.route.source;
         let offset = checkpoints
             .get(source)
@@ -831,12 +909,24 @@ fn assign(
         assignment
             .add_partition_offset(&source.topic, source.partition, offset)
             .map_err(kafka("assign"))?;
+        index
+            .0
+            .entry(source.topic.clone())
+            .or_default()
+            .insert(source.partition, route);
     }
     consumer.assign(&assignment).map_err(kafka("assign"))?;
-    Ok(routes
-        .iter()
-        .map(|placed| (placed.route.source.clone(), placed.clone()))
-        .collect())
+    Ok(index)
+}
+
+/// A consumed record's route, found by topic and partition without allocating.
+#[derive(Default)]
+struct RouteIndex(HashMap<String, HashMap<i32, usize>>);
+
+impl RouteIndex {
+    fn find(&self, topic: &str, partition: i32) -> Option<usize> {
+        self.0.get(topic)?.get(&partition).copied()
+    }
 }
 
 /// Every topic of a cluster and its partition count.
