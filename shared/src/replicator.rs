@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::future_producer::{Delivery, OwnedDeliveryResult};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
@@ -399,7 +400,7 @@ impl Worker<'_> {
             tokio::pin!(window);
             let mut batch = Batch::default();
             let mut failure: Option<String> = None;
-            while batch.in_flight.len() < self.settings.batch_records
+            while batch.records < self.settings.batch_records
                 && batch.bytes < self.settings.batch_bytes
             {
                 let message = tokio::select! {
@@ -414,11 +415,12 @@ impl Worker<'_> {
                 let placed = &routes[route];
                 let source = &placed.route.source;
                 let offset = message.offset();
+                batch.records += 1;
                 let timestamp = message.timestamp().to_millis();
                 let Some(copied_headers) = copy_headers(&message, &context.target_cluster_id)
                 else {
                     // Its origin is the target itself: copying it back would echo.
-                    batch.settled.push((route, offset, false));
+                    batch.tally.done(route, offset);
                     continue;
                 };
                 let processed: Result<Vec<Output>, _>;
@@ -461,7 +463,7 @@ impl Worker<'_> {
                                                 )
                                                 .await;
                                         }
-                                        batch.settled.push((route, offset, true));
+                                        batch.tally.done(route, offset).discarded += 1;
                                     }
                                     Decision::Stop { reason } => {
                                         failure = Some(reason);
@@ -487,14 +489,17 @@ impl Worker<'_> {
                                             record = record.timestamp(ts);
                                         }
                                         let delivery = send(&producer, record).await?;
-                                        batch.in_flight.push(InFlight {
-                                            route,
-                                            offset,
-                                            bytes: 0,
-                                            counts: Counts::DeadLettered,
-                                            sample: false,
-                                            delivery,
-                                        });
+                                        batch.sent(
+                                            InFlight {
+                                                route,
+                                                offset,
+                                                bytes: 0,
+                                                counts: Counts::DeadLettered,
+                                                sample: false,
+                                                delivery,
+                                            },
+                                            self.settings.mapping_every,
+                                        )?;
                                     }
                                 }
                                 continue;
@@ -503,7 +508,7 @@ impl Worker<'_> {
                     }
                 };
                 if outputs.is_empty() {
-                    batch.settled.push((route, offset, false));
+                    batch.tally.done(route, offset);
                     continue;
                 }
                 let sample = handling.samples_offsets();
@@ -542,17 +547,20 @@ impl Worker<'_> {
                     } else {
                         Counts::Nothing
                     };
-                    batch.in_flight.push(InFlight {
-                        route,
-                        offset,
-                        bytes: size,
-                        counts,
-                        sample,
-                        delivery,
-                    });
+                    batch.sent(
+                        InFlight {
+                            route,
+                            offset,
+                            bytes: size,
+                            counts,
+                            sample,
+                            delivery,
+                        },
+                        self.settings.mapping_every,
+                    )?;
                 }
             }
-            let idle = batch.in_flight.is_empty() && batch.settled.is_empty();
+            let idle = batch.records == 0;
             if !idle {
                 pending.push_back(batch);
             }
@@ -607,67 +615,38 @@ impl Worker<'_> {
         &self,
         lease: &Lease,
         routes: &[Placed],
-        batch: Batch,
+        mut batch: Batch,
         checkpoints: &mut BTreeMap<PartitionRef, Checkpoint>,
     ) -> Result<(), WorkerError> {
-        let source = |route: usize| &routes[route].route.source;
-        let mut advanced: BTreeMap<usize, Checkpoint> = BTreeMap::new();
-        let mut mappings: Vec<(PartitionRef, OffsetMapping)> = Vec::new();
-        // Per route: the last sampled source offset, and the newest delivery.
-        let mut sampled: HashMap<usize, i64> = HashMap::new();
-        let mut newest: HashMap<usize, OffsetMapping> = HashMap::new();
-        for record in batch.in_flight {
-            let delivered = record
-                .delivery
-                .await
-                .map_err(|_| WorkerError::Kafka("the producer was dropped".into()))?
-                .map_err(|(e, _)| {
-                    WorkerError::Kafka(format!("delivery to the target failed: {e}"))
-                })?;
-            let entry = advance(
-                &mut advanced,
-                checkpoints,
-                routes,
-                record.route,
-                record.offset,
-            );
-            entry.bytes += record.bytes as u64;
-            match record.counts {
-                Counts::Copied => entry.copied += 1,
-                Counts::DeadLettered => entry.dead_lettered += 1,
-                Counts::Nothing => {}
-            }
-            if !record.sample {
-                continue;
-            }
-            let mapping = OffsetMapping {
-                source_offset: record.offset,
-                target_offset: delivered.offset,
-            };
-            let due = sampled
-                .get(&record.route)
-                .is_none_or(|s| record.offset - s >= self.settings.mapping_every);
-            if due {
-                sampled.insert(record.route, record.offset);
-                mappings.push((source(record.route).clone(), mapping));
-            }
-            newest.insert(record.route, mapping);
+        while let Some(mut record) = batch.in_flight.pop_front() {
+            let delivered = acknowledged((&mut record.delivery).await)?;
+            batch
+                .tally
+                .delivered(&record, delivered.offset, self.settings.mapping_every);
         }
+        let Tally {
+            growth,
+            mut mappings,
+            sampled,
+            newest,
+        } = batch.tally;
         // Every checkpoint also keeps a sample at its own position.
         for (route, mapping) in newest {
             if sampled.get(&route) != Some(&mapping.source_offset) {
-                mappings.push((source(route).clone(), mapping));
+                mappings.push((route, mapping));
             }
         }
-        for (route, offset, discarded) in batch.settled {
-            let entry = advance(&mut advanced, checkpoints, routes, route, offset);
-            if discarded {
-                entry.discarded += 1;
-            }
-        }
-        let checkpoint_list: Vec<(PartitionRef, Checkpoint)> = advanced
+        let source = |route: usize| &routes[route].route.source;
+        let checkpoint_list: Vec<(PartitionRef, Checkpoint)> = growth
             .into_iter()
-            .map(|(route, checkpoint)| (source(route).clone(), checkpoint))
+            .map(|(route, growth)| {
+                let stored = checkpoints.get(source(route)).copied().unwrap_or_default();
+                (source(route).clone(), grown(stored, &growth))
+            })
+            .collect();
+        let mappings: Vec<(PartitionRef, OffsetMapping)> = mappings
+            .into_iter()
+            .map(|(route, mapping)| (source(route).clone(), mapping))
             .collect();
         self.services
             .store
@@ -678,22 +657,24 @@ impl Worker<'_> {
     }
 }
 
-/// A route's checkpoint in the making: from the stored one, moved past `offset`.
-fn advance<'a>(
-    advanced: &'a mut BTreeMap<usize, Checkpoint>,
-    checkpoints: &BTreeMap<PartitionRef, Checkpoint>,
-    routes: &[Placed],
-    route: usize,
-    offset: i64,
-) -> &'a mut Checkpoint {
-    let entry = advanced.entry(route).or_insert_with(|| {
-        checkpoints
-            .get(&routes[route].route.source)
-            .copied()
-            .unwrap_or_default()
-    });
-    entry.next_offset = entry.next_offset.max(offset + 1);
-    entry
+/// A checkpoint moved on by what a batch adds to it.
+fn grown(stored: Checkpoint, growth: &Checkpoint) -> Checkpoint {
+    Checkpoint {
+        next_offset: stored.next_offset.max(growth.next_offset),
+        copied: stored.copied + growth.copied,
+        bytes: stored.bytes + growth.bytes,
+        discarded: stored.discarded + growth.discarded,
+        dead_lettered: stored.dead_lettered + growth.dead_lettered,
+    }
+}
+
+/// A delivery's outcome, as the worker sees it.
+fn acknowledged<Canceled>(
+    outcome: Result<OwnedDeliveryResult, Canceled>,
+) -> Result<Delivery, WorkerError> {
+    outcome
+        .map_err(|_| WorkerError::Kafka("the producer was dropped".into()))?
+        .map_err(|(e, _)| WorkerError::Kafka(format!("delivery to the target failed: {e}")))
 }
 
 /// How a task turns a source record into target records.
@@ -767,12 +748,87 @@ struct InFlight {
     delivery: DeliveryFuture,
 }
 
+/// Records read together and checkpointed together.
 #[derive(Default)]
 struct Batch {
-    in_flight: Vec<InFlight>,
-    /// Records done with nothing to send: (route index, offset, discarded by policy).
-    settled: Vec<(usize, i64, bool)>,
+    /// Sent, and not yet seen acknowledged, oldest first.
+    in_flight: VecDeque<InFlight>,
+    /// What the records acknowledged or done with so far add to the checkpoints. A
+    /// record leaves `in_flight` for the tally as soon as its acknowledgement is seen,
+    /// so a batch holds per-record state only for what the target has not acknowledged.
+    tally: Tally,
+    records: usize,
     bytes: usize,
+}
+
+impl Batch {
+    /// Adds a sent record, and folds in every acknowledgement already there.
+    fn sent(&mut self, record: InFlight, mapping_every: i64) -> Result<(), WorkerError> {
+        self.in_flight.push_back(record);
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        while let Some(oldest) = self.in_flight.front_mut() {
+            let std::task::Poll::Ready(outcome) =
+                std::pin::Pin::new(&mut oldest.delivery).poll(&mut context)
+            else {
+                break;
+            };
+            let record = self
+                .in_flight
+                .pop_front()
+                .expect("the oldest record is there");
+            let delivered = acknowledged(outcome)?;
+            self.tally
+                .delivered(&record, delivered.offset, mapping_every);
+        }
+        Ok(())
+    }
+}
+
+/// Per route (by index): how far its checkpoint moves and what its counters gain, and
+/// the offset-mapping samples taken.
+#[derive(Default)]
+struct Tally {
+    growth: BTreeMap<usize, Checkpoint>,
+    mappings: Vec<(usize, OffsetMapping)>,
+    /// The last sampled source offset, and the newest delivery, per route.
+    sampled: HashMap<usize, i64>,
+    newest: HashMap<usize, OffsetMapping>,
+}
+
+impl Tally {
+    /// The record at `offset` is done with: the checkpoint may move past it.
+    fn done(&mut self, route: usize, offset: i64) -> &mut Checkpoint {
+        let growth = self.growth.entry(route).or_default();
+        growth.next_offset = growth.next_offset.max(offset + 1);
+        growth
+    }
+
+    /// The target acknowledged `record` at `target_offset`.
+    fn delivered(&mut self, record: &InFlight, target_offset: i64, mapping_every: i64) {
+        let growth = self.done(record.route, record.offset);
+        growth.bytes += record.bytes as u64;
+        match record.counts {
+            Counts::Copied => growth.copied += 1,
+            Counts::DeadLettered => growth.dead_lettered += 1,
+            Counts::Nothing => {}
+        }
+        if !record.sample {
+            return;
+        }
+        let mapping = OffsetMapping {
+            source_offset: record.offset,
+            target_offset,
+        };
+        let due = self
+            .sampled
+            .get(&record.route)
+            .is_none_or(|s| record.offset - s >= mapping_every);
+        if due {
+            self.sampled.insert(record.route, record.offset);
+            self.mappings.push((record.route, mapping));
+        }
+        self.newest.insert(record.route, mapping);
+    }
 }
 
 /// The record's headers without any origin header, or `None` when its origin is the
@@ -808,9 +864,12 @@ pub fn consumer_config(source: &ClusterAccess, task_id: &str) -> rdkafka::Client
         // A checkpoint below the log start (retention deleted records before they
         // were copied) resumes at the oldest record still there, never at the end.
         .set("auto.offset.reset", "earliest")
-        // Small prefetch: local mode runs up to 20 workers per task in one process.
-        .set("fetch.max.bytes", "2097152")
-        .set("queued.max.messages.kbytes", "2048")
+        // Small prefetch: local mode runs up to 20 workers per task in one process. A
+        // full prefetch queue must not idle the worker for librdkafka's default second.
+        .set("fetch.max.bytes", "1048576")
+        .set("max.partition.fetch.bytes", "524288")
+        .set("queued.max.messages.kbytes", "512")
+        .set("fetch.queue.backoff.ms", "5")
         .set("enable.partition.eof", "false");
     config
 }
@@ -824,7 +883,7 @@ pub fn producer_config(target: &ClusterAccess) -> rdkafka::ClientConfig {
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("batch.size", "1000000")
-        .set("queue.buffering.max.kbytes", "32768")
+        .set("queue.buffering.max.kbytes", "8192")
         .set("message.timeout.ms", "120000");
     config
 }

@@ -30,13 +30,20 @@ fn other(error: impl std::fmt::Display) -> BackendError {
     BackendError::Other(error.to_string())
 }
 
+const CACHE_BYTES: usize = 4 * 1024 * 1024;
+
 impl EmbeddedBackend {
     /// Opens the database file, creating it (and its folder) when missing.
     pub fn open(path: &Path) -> Result<Self, BackendError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(other)?;
         }
-        let db = Database::create(path).map_err(other)?;
+        // The store holds little (tasks, leases, checkpoints, samples); redb's default
+        // page cache may grow to 1 GiB, which `kafka-sync local` would carry as memory.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(other)?;
         let txn = db.begin_write().map_err(other)?;
         txn.open_table(ITEMS).map_err(other)?;
         txn.commit().map_err(other)?;
