@@ -444,7 +444,7 @@ impl Worker<'_> {
                                     offset,
                                     timestamp,
                                 };
-                                match decide(on_error, &error, &at) {
+                                match decide(on_error, error, &at) {
                                     Decision::Discard => {
                                         if reported_kinds.insert(error.kind) {
                                             let message = format!(
