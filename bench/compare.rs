@@ -401,10 +401,12 @@ async fn start_kafka_sync(
             .await;
         ids.push(created["id"].as_str().unwrap().to_owned());
     }
-    let sync = if offsets {
-        "metadata+messages+offsets"
+    // Group offsets are synced only with the all-topics range (DESIGN §3), so that task
+    // copies every topic of the source: run on fresh clusters, only the bench's own.
+    let (sync, topics) = if offsets {
+        ("metadata+messages+offsets", json!({"all": true}))
     } else {
-        "metadata+messages"
+        ("metadata+messages", json!({"regex": regex}))
     };
     local
         .expect(
@@ -414,7 +416,7 @@ async fn start_kafka_sync(
             Some(json!({
                 "name": "bench", "kind": "instance", "source": ids[0], "target": ids[1],
                 "sync": sync, "start_offset": "earliest", "same_partition": true,
-                "topics": {"regex": regex},
+                "topics": topics,
             })),
         )
         .await;

@@ -68,7 +68,7 @@ def throughput_rows(w):
     for key, label in TOOLS.items():
         t = w["tools"][key]
         if "error" in t:
-            yield [w["id"], label, f"failed: {cell(t['error'])}"] + ["—"] * 6
+            yield [w["id"], label, f"failed: {cell(t['error'])}"] + ["—"] * 7
             continue
         if not w["offsets"]:
             synced = "off"
@@ -76,8 +76,10 @@ def throughput_rows(w):
             synced = "never"
         else:
             synced = num(t["offsets_synced_after_s"])
+            if t["offsets_reread"] is not None:
+                synced += f"; re-reads {num(t['offsets_reread'], 0)}"
         vs_mm2 = f"{t['records_per_s'] / mm2:.2f}×" if mm2 else "—"
-        yield [w["id"], label, num(t["records_per_s"], 0), num(t["mb_per_s"]), vs_mm2,
+        yield [w["id"], label, num(t["records_per_s"], 0), num(t["steady_records_per_s"], 0), num(t["mb_per_s"]), vs_mm2,
                f"{t['records_per_s'] / pipe_limit(w):.1%}", num(t["peak_rss_mib"]), num(t["cpu_seconds"]), synced]
 
 
@@ -129,8 +131,12 @@ def markdown(r):
           "and plain produce rates, measured with the same client settings and the same number of "
           "clients as the tools use. Latency runs from the produce timestamp to the target's append "
           "time (LogAppendTime) at a steady rate. Peak RSS is the VmHWM of the tool's process; "
-          "CPU is its user + system seconds.", "", "## Throughput", ""]
-    md += table(["Workload", "Tool", "records/s", "MB/s", "× MirrorMaker 2", "% of pipe limit",
+          "CPU is its user + system seconds. The steady rate is taken between 10 % and 90 % of the "
+          "records on the target, without startup. With offset sync on, the offsets column gives "
+          "the seconds from the target holding every record until the group's committed offsets "
+          "were there, and how many records the group would read again after failing over.",
+          "", "## Throughput", ""]
+    md += table(["Workload", "Tool", "records/s", "steady records/s", "MB/s", "× MirrorMaker 2", "% of pipe limit",
                  "peak RSS MiB", "CPU s", "offsets synced after (s)"],
                 [row for w in r["workloads"] for row in throughput_rows(w)])
     md.append("")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates bench/REPORT.md and bench/report.png from scratch: installs what is
-# missing, starts the two local Kafka clusters (and stops them afterwards if this script
-# started them), then measures, one after the other on identical data, the pipe limit,
+# missing, starts the two local Kafka clusters afresh (stopping any running ones, and
+# stopping them again at the end), then measures, one after the other on identical data, the pipe limit,
 # kafka-sync (`kafka-sync local`, embedded store) and MirrorMaker 2 (dedicated mode,
 # IdentityReplicationPolicy). Figures go to bench/results.json first.
 # Environment: BENCH_SCALE (multiplies every record count, default 1), BENCH_ONLY
@@ -16,12 +16,10 @@ python="$cache/venv/bin/python"
 "$python" -c 'import matplotlib' 2>/dev/null \
   || "$cache/venv/bin/pip" install -q --disable-pip-version-check matplotlib
 
-if scripts/services.sh status >/dev/null 2>&1; then
-  started_here=false
-else
-  started_here=true
-  trap 'scripts/services.sh down' EXIT
-fi
+# Fresh clusters: the offsets workload copies every source topic, and figures should not
+# depend on what earlier runs left behind.
+scripts/services.sh down
+trap 'scripts/services.sh down' EXIT
 scripts/services.sh up
 eval "$(scripts/services.sh env)"
 
