@@ -296,14 +296,14 @@ async fn run_tool(
     )
     .await?;
     let pid = process.pid();
-    let target_topics = topics.to_vec();
-    let partitions = workload.partitions;
-    let expected = workload.records;
-    let (seconds, series) = tokio::task::spawn_blocking(move || {
-        watch_target(&target_topics, partitions, expected, started, TOOL_LIMIT)
-    })
+    let (seconds, series) = watch_target(
+        topics,
+        workload.partitions,
+        workload.records,
+        started,
+        TOOL_LIMIT,
+    )
     .await
-    .unwrap()
     .map_err(|e| format!("{tool}: {e}; log in {}", process.log().display()))?;
     let mut run = ToolRun {
         seconds,
@@ -314,7 +314,7 @@ async fn run_tool(
     };
     if workload.offsets {
         let full = Instant::now();
-        let (synced_at, reread) = wait_group_offsets(group, topics, partitions).await;
+        let (synced_at, reread) = wait_group_offsets(group, topics, workload.partitions).await;
         run.offsets_synced_after_s = synced_at.map(|at| at.duration_since(full).as_secs_f64());
         run.offsets_reread = reread;
     }
@@ -520,30 +520,35 @@ appender.file.layout.pattern=[%d] %p %m (%c)%n
 
 /// Samples the target's record count until it holds `expected` records (or `limit`
 /// passes): the seconds since `started`, and the samples.
-fn watch_target(
+async fn watch_target(
     topics: &[String],
     partitions: i32,
     expected: u64,
     started: Instant,
     limit: Duration,
 ) -> Result<(f64, Vec<(f64, u64)>), String> {
-    let consumer: BaseConsumer = harness::target().client_config().create().unwrap();
-    let mut series = Vec::new();
-    loop {
-        let count = record_count(&consumer, topics, partitions);
-        let at = started.elapsed();
-        series.push((at.as_secs_f64(), count));
-        if count >= expected {
-            return Ok((at.as_secs_f64(), series));
+    let topics = topics.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = harness::target().client_config().create().unwrap();
+        let mut series = Vec::new();
+        loop {
+            let count = record_count(&consumer, &topics, partitions);
+            let at = started.elapsed();
+            series.push((at.as_secs_f64(), count));
+            if count >= expected {
+                return Ok((at.as_secs_f64(), series));
+            }
+            if at > limit {
+                return Err(format!(
+                    "the target held {count} of {expected} records after {} s",
+                    limit.as_secs()
+                ));
+            }
+            std::thread::sleep(SAMPLE_EVERY);
         }
-        if at > limit {
-            return Err(format!(
-                "the target held {count} of {expected} records after {} s",
-                limit.as_secs()
-            ));
-        }
-        std::thread::sleep(SAMPLE_EVERY);
-    }
+    })
+    .await
+    .unwrap()
 }
 
 /// Records in the topics' partitions that exist: the sum of their end offsets.
@@ -905,34 +910,26 @@ async fn latency_of(tool: &str, binary: &Path) -> Result<Value, String> {
         offsets: false,
     };
     produce_records(&harness::source(), &topic, &warmup, 1, Some(|| 0)).await;
-    let watched = topic.clone();
-    tokio::task::spawn_blocking(move || {
-        watch_target(
-            &watched,
-            LATENCY_PARTITIONS,
-            LATENCY_WARMUP,
-            Instant::now(),
-            Duration::from_secs(180),
-        )
-    })
+    watch_target(
+        &topic,
+        LATENCY_PARTITIONS,
+        LATENCY_WARMUP,
+        Instant::now(),
+        Duration::from_secs(180),
+    )
     .await
-    .unwrap()
     .map_err(|e| format!("{tool} never copied the warm-up records: {e}"))?;
 
     let total = LATENCY_RATE * LATENCY_SECONDS;
     paced_produce(&topic[0], total).await;
-    let watched = topic.clone();
-    tokio::task::spawn_blocking(move || {
-        watch_target(
-            &watched,
-            LATENCY_PARTITIONS,
-            LATENCY_WARMUP + total,
-            Instant::now(),
-            Duration::from_secs(180),
-        )
-    })
+    watch_target(
+        &topic,
+        LATENCY_PARTITIONS,
+        LATENCY_WARMUP + total,
+        Instant::now(),
+        Duration::from_secs(180),
+    )
     .await
-    .unwrap()
     .map_err(|e| format!("{tool}: {e}"))?;
     let usage = Usage::of(process.pid());
     drop(process);
