@@ -135,7 +135,11 @@ impl ClusterAccess {
                 self.security.protocol.librdkafka_name(),
             )
             // Never print the configuration (it holds the password) from librdkafka.
-            .set("log_level", "3");
+            .set("log_level", "3")
+            // Brokers run with Kafka's default `auto.create.topics.enable=true`: a
+            // metadata request for a missing topic must never create it with broker
+            // defaults (DESIGN §3), from any kind of client.
+            .set("allow.auto.create.topics", "false");
         if let Some(ca) = &self.security.ca_pem {
             config.set("ssl.ca.pem", ca);
         }

@@ -426,16 +426,15 @@ impl Worker<'_> {
                 let processed: Result<Vec<Output>, _>;
                 // (key, value) of each record to send, borrowed: a copied record's bytes
                 // go from the consumer's buffer straight to the producer.
-                let outputs: Vec<(Option<&[u8]>, &[u8])> = match &handling {
-                    Handling::Copy { .. } => {
-                        vec![(message.key(), message.payload().unwrap_or_default())]
-                    }
+                let outputs: Vec<(Option<&[u8]>, Option<&[u8]>)> = match &handling {
+                    // A null value (a delete on a compacted topic) stays null.
+                    Handling::Copy { .. } => vec![(message.key(), message.payload())],
                     Handling::Process { compiled, on_error } => {
                         processed = compiled.run(message.key(), message.payload(), now_ms());
                         match &processed {
                             Ok(outputs) => outputs
                                 .iter()
-                                .map(|o| (o.key.as_deref(), o.value.as_slice()))
+                                .map(|o| (o.key.as_deref(), Some(o.value.as_slice())))
                                 .collect(),
                             Err(error) => {
                                 let at = Origin {
@@ -526,9 +525,11 @@ impl Worker<'_> {
                         key: ORIGIN_HEADER,
                         value: Some(&origin),
                     });
-                    let mut record = FutureRecord::to(&placed.route.target_topic)
-                        .headers(headers)
-                        .payload(*value);
+                    let mut record =
+                        FutureRecord::to(&placed.route.target_topic).headers(headers);
+                    if let Some(value) = value {
+                        record = record.payload(*value);
+                    }
                     if let Some(key) = key {
                         record = record.key(*key);
                     }
@@ -538,7 +539,7 @@ impl Worker<'_> {
                     if let Some(partition) = placed.target_partition {
                         record = record.partition(partition);
                     }
-                    let size = value.len() + key.map_or(0, <[u8]>::len);
+                    let size = value.map_or(0, <[u8]>::len) + key.map_or(0, <[u8]>::len);
                     let delivery = send(&producer, record).await?;
                     batch.bytes += size;
                     // A record with several outputs counts once, when its first lands.
@@ -884,7 +885,13 @@ pub fn producer_config(target: &ClusterAccess) -> rdkafka::ClientConfig {
         .set("linger.ms", "5")
         .set("batch.size", "1000000")
         .set("queue.buffering.max.kbytes", "8192")
-        .set("message.timeout.ms", "120000");
+        .set("message.timeout.ms", "120000")
+        // Keys land where the Java client's murmur2 partitioner puts them (DESIGN §3).
+        .set("partitioner", "murmur2_random")
+        // The broker enforces each topic's `max.message.bytes`; the client must never be
+        // the tighter limit, so it allows what a broker accepts in one request at
+        // Kafka's default `socket.request.max.bytes` (100 MiB).
+        .set("message.max.bytes", "104857600");
     config
 }
 
