@@ -2,7 +2,12 @@
 # The real components kafka-sync is tested against, on 127.0.0.1:
 #   - two single-node Apache Kafka 4.x KRaft clusters, "source" and "target";
 #   - DynamoDB Local, in memory.
-# Usage: scripts/services.sh up|down|status|env
+# The source broker refuses to auto-create topics (auto.create.topics.enable=false), so a
+# test sees at once when something expects a topic nobody made. The target broker keeps
+# Kafka's default, auto.create.topics.enable=true, as most users' brokers do: the tests
+# then cover that the service itself never lets a target topic be auto-created with
+# broker defaults (DESIGN §3, "Message data").
+# Usage: scripts/services.sh up|down|status|env|kill NAME|restart NAME
 #   up      fetch (once, cached), format and start what is not running; wait until each
 #           answers. Harmless to run twice. A cluster that is not running starts from an
 #           empty, freshly formatted log dir: tests use unique topics and need nothing
@@ -10,6 +15,11 @@
 #   down    stop only the processes this script started (recorded pid files).
 #   status  say what runs.
 #   env     print the variables the tests read, for `eval "$(scripts/services.sh env)"`.
+#   kill NAME     SIGKILL the broker of cluster NAME (source|target), as a crash would:
+#                 no controlled shutdown, no flush. Returns once the process is gone.
+#   restart NAME  start cluster NAME's broker again ON ITS EXISTING DATA (topics, records,
+#                 cluster id kept; only a log dir never formatted is formatted) and wait
+#                 until it answers. For the tests of a broker crash and recovery.
 # Ports (override by environment):
 #   KSYNC_SOURCE_PORT (19092) KSYNC_SOURCE_CONTROLLER_PORT (19093)
 #   KSYNC_SOURCE_SASL_PORT (19094: SASL_PLAINTEXT, PLAIN and SCRAM, user ksync)
@@ -80,10 +90,12 @@ wait_for_port() {
   return 1
 }
 
-# start_kafka NAME PORT CONTROLLER_PORT [SASL_PORT]: a SASL_PORT adds a SASL_PLAINTEXT
-# listener with PLAIN and SCRAM-SHA-256/512 for user $sasl_user.
+# start_kafka fresh|keep NAME PORT CONTROLLER_PORT AUTO_CREATE [SASL_PORT]: `fresh`
+# formats an empty log dir; `keep` starts on the log dir there is (formatting it only when
+# it never was). AUTO_CREATE is the broker's auto.create.topics.enable. A SASL_PORT adds a
+# SASL_PLAINTEXT listener with PLAIN and SCRAM-SHA-256/512 for user $sasl_user.
 start_kafka() {
-  local name="$1" port="$2" controller_port="$3" sasl_port="${4:-}"
+  local mode="$1" name="$2" port="$3" controller_port="$4" auto_create="$5" sasl_port="${6:-}"
   local dir="$run/kafka-$name"
   mkdir -p "$dir"
   if running "$dir/pid" "$dir/server.properties"; then
@@ -122,7 +134,7 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
+auto.create.topics.enable=$auto_create
 EOF
   cat >"$dir/log4j2.properties" <<EOF
 rootLogger.level=INFO
@@ -133,13 +145,18 @@ appender.file.fileName=$dir/server.log
 appender.file.layout.type=PatternLayout
 appender.file.layout.pattern=[%d] %p %m (%c)%n
 EOF
-  rm -rf "$dir/data"
-  local cluster_id
-  cluster_id="$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
-  log "formatting kafka $name (cluster id $cluster_id)"
-  java -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$kafka_lib/*" \
-    kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" "${scram_args[@]}" >"$dir/format.log" 2>&1 \
-    || { cat "$dir/format.log" >&2; return 1; }
+  # The format tool writes meta.properties last: a log dir that has it was formatted.
+  if [[ "$mode" == keep && -f "$dir/data/meta.properties" ]]; then
+    log "kafka $name starts on its existing data ($(grep '^cluster.id=' "$dir/data/meta.properties"))"
+  else
+    rm -rf "$dir/data"
+    local cluster_id
+    cluster_id="$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+    log "formatting kafka $name (cluster id $cluster_id)"
+    java -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$kafka_lib/*" \
+      kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" "${scram_args[@]}" >"$dir/format.log" 2>&1 \
+      || { cat "$dir/format.log" >&2; return 1; }
+  fi
   log "starting kafka $name on 127.0.0.1:$port"
   setsid nohup java -Xms256m -Xmx768m -XX:+UseG1GC \
     -Dlog4j2.configurationFile="$dir/log4j2.properties" \
@@ -188,12 +205,57 @@ up() {
   command -v mvn >/dev/null || { log "mvn is not installed"; exit 1; }
   fetch "$here/maven/kafka/pom.xml" "$kafka_lib"
   fetch "$here/maven/dynamodb/pom.xml" "$dynamodb_lib"
-  start_kafka source "$source_port" "$source_controller_port" "$source_sasl_port"
-  start_kafka target "$target_port" "$target_controller_port"
+  start_kafka fresh source "$source_port" "$source_controller_port" false "$source_sasl_port"
+  start_kafka fresh target "$target_port" "$target_controller_port" true
   start_dynamodb
   wait_for_port "kafka source" "$source_port" "$run/kafka-source/pid" "$run/kafka-source/server.log"
   wait_for_port "kafka target" "$target_port" "$run/kafka-target/pid" "$run/kafka-target/server.log"
   wait_for_port "dynamodb local" "$dynamodb_port" "$run/dynamodb/pid" "$run/dynamodb/stdout.log"
+}
+
+# kill_kafka NAME: SIGKILL, then wait (at most 30 s) until the process is gone, so the
+# caller knows the port is closed and a restart will not meet the old process.
+kill_kafka() {
+  local name="$1" dir="$run/kafka-$1"
+  if ! running "$dir/pid" "$dir/server.properties"; then
+    log "kafka $name is not running"
+    rm -f "$dir/pid"
+    return
+  fi
+  local pid
+  pid="$(cat "$dir/pid")"
+  log "killing kafka $name (pid $pid) with SIGKILL"
+  kill -9 "$pid"
+  for _ in $(seq 1 60); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "kafka $name (pid $pid) is still there 30 s after SIGKILL"
+    return 1
+  fi
+  rm -f "$dir/pid"
+}
+
+# restart_kafka NAME: the broker with the settings `up` gives it, on the data it has.
+restart_kafka() {
+  command -v java >/dev/null || { log "java is not installed"; exit 1; }
+  case "$1" in
+    source) start_kafka keep source "$source_port" "$source_controller_port" false "$source_sasl_port" ;;
+    target) start_kafka keep target "$target_port" "$target_controller_port" true ;;
+  esac
+  local port_var="${1}_port"
+  wait_for_port "kafka $1" "${!port_var}" "$run/kafka-$1/pid" "$run/kafka-$1/server.log"
+}
+
+cluster_name() {
+  case "${1:-}" in
+    source | target) ;;
+    *)
+      echo "usage: $0 kill|restart source|target" >&2
+      exit 2
+      ;;
+  esac
 }
 
 down() {
@@ -234,8 +296,16 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   env) env_vars ;;
+  kill)
+    cluster_name "${2:-}"
+    kill_kafka "$2"
+    ;;
+  restart)
+    cluster_name "${2:-}"
+    restart_kafka "$2"
+    ;;
   *)
-    echo "usage: $0 up|down|status|env" >&2
+    echo "usage: $0 up|down|status|env|kill NAME|restart NAME" >&2
     exit 2
     ;;
 esac

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use harness::copies::{assert_all_copied, create_instance_task};
 use harness::local::{Local, binary};
 use harness::records::{Record, add_partitions, create_topic, produce, read_all};
 use harness::unique_name;
 use kafka_sync::replicator::ORIGIN_HEADER;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 struct Setup {
     local: Local,
@@ -26,35 +27,7 @@ async fn start_task(topic: &str, start_offset: &str, args: &[&str]) -> Setup {
 }
 
 async fn create_task(local: &Local, topic: &str, start_offset: &str) -> String {
-    let source = local
-        .expect(
-            201,
-            "POST",
-            "/v1/connections",
-            Some(json!({"name": "src", "bootstrap": harness::source().bootstrap})),
-        )
-        .await;
-    let target = local
-        .expect(
-            201,
-            "POST",
-            "/v1/connections",
-            Some(json!({"name": "tgt", "bootstrap": harness::target().bootstrap})),
-        )
-        .await;
-    let task = local
-        .expect(
-            201,
-            "POST",
-            "/v1/tasks",
-            Some(
-                json!({"name": "copy", "kind": "instance", "source": source["id"],
-                "target": target["id"], "sync": "metadata+messages",
-                "start_offset": start_offset, "topics": {"regex": format!("^{topic}$")}}),
-            ),
-        )
-        .await;
-    task["id"].as_str().unwrap().to_owned()
+    create_instance_task(local, &format!("^{topic}$"), start_offset).await
 }
 
 fn caught_up(expected: u64) -> impl Fn(&Value) -> bool {
@@ -226,27 +199,8 @@ async fn killed_five_times_it_loses_nothing() {
         .await;
     let source = read_all(&harness::source(), &topic).await;
     let target = read_all(&harness::target(), &topic).await;
-    let mut duplicates = 0;
-    for (partition, records) in &source {
-        // Every source record is on the target, in order; re-copies follow a kill only.
-        let copies: Vec<_> = target[partition]
-            .iter()
-            .map(|r| r.content_without(ORIGIN_HEADER))
-            .collect();
-        let mut position = 0;
-        for record in records {
-            let wanted = record.content_without(ORIGIN_HEADER);
-            let found = copies[position..].iter().position(|c| *c == wanted);
-            let at = found.unwrap_or_else(|| {
-                panic!(
-                    "partition {partition}: record at offset {} is missing",
-                    record.offset
-                )
-            });
-            position += at + 1;
-        }
-        duplicates += copies.len() - records.len();
-    }
+    // Every source record is on the target, in order; re-copies follow a kill only.
+    let duplicates: usize = assert_all_copied(&source, &target).values().sum();
     println!(
         "duplicates after 5 kills: {duplicates} in all (a slot has at most two batches of 10000 records unacknowledged or unsettled)"
     );

@@ -1,12 +1,36 @@
 //! One conformance suite, run unchanged on both store backends: the embedded database of
 //! `kafka-sync local` and DynamoDB (Local).
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use harness::{StoreKind, fresh_store};
 use kafka_sync::connection::ConnectionRecord;
 use kafka_sync::lifecycle::{TaskRecord, TaskState};
-use kafka_sync::store::{Checkpoint, Level, OffsetMapping, PartitionRef, Store, StoreError};
+use kafka_sync::store::dynamodb::DynamoBackend;
+use kafka_sync::store::embedded::EmbeddedBackend;
+use kafka_sync::store::{
+    Backend, Checkpoint, Condition, Event, Key, Lease, Level, OffsetMapping, Order, Owned,
+    PartitionRef, Store, StoreError, Write, now_ms,
+};
 use kafka_sync::task::parse_task_spec;
 use serde_json::json;
+
+/// A fresh backend of that kind, for the cases that write raw items.
+async fn fresh_backend(kind: StoreKind) -> Arc<dyn Backend> {
+    match kind {
+        StoreKind::Embedded => {
+            let path =
+                harness::scratch_dir().join(format!("{}.redb", harness::unique_name("store")));
+            Arc::new(EmbeddedBackend::open(&path).unwrap())
+        }
+        StoreKind::DynamoDb => Arc::new(
+            DynamoBackend::connect(harness::dynamodb().await, harness::unique_name("ksync"))
+                .await
+                .unwrap(),
+        ),
+    }
+}
 
 fn connection(id: &str, name: &str, ca_pem_bytes: usize) -> ConnectionRecord {
     let ca = (ca_pem_bytes > 0).then(|| "x".repeat(ca_pem_bytes));
@@ -38,7 +62,28 @@ fn at(next_offset: i64) -> Checkpoint {
         bytes: 10 * next_offset as u64,
         discarded: 1,
         dead_lettered: 2,
+        ..Checkpoint::default()
     }
+}
+
+/// Makes `lease`'s holder the partition's owner; returns the version its commits write at.
+async fn take(store: &Store, lease: &Lease, p: &PartitionRef) -> u64 {
+    store
+        .take_partitions(lease, std::slice::from_ref(p))
+        .await
+        .unwrap()[p]
+        .version
+}
+
+/// The checkpoint `at(next_offset)` of `p`, committed by an owner at `version`.
+fn owned(p: &PartitionRef, next_offset: i64, version: u64) -> Vec<(PartitionRef, Owned)> {
+    vec![(
+        p.clone(),
+        Owned {
+            checkpoint: at(next_offset),
+            version,
+        },
+    )]
 }
 
 fn id(n: usize) -> String {
@@ -211,15 +256,16 @@ async fn lease_lifecycle_and_fencing(store: Store) {
         source_offset: 9,
         target_offset: 19,
     };
+    let version = take(&store, &held, &p0).await;
     store
-        .commit_checkpoints(&held, &[(p0.clone(), at(10))], &[(p0.clone(), mapping)])
+        .commit_checkpoints(&held, owned(&p0, 10, version), &[(p0.clone(), mapping)])
         .await
         .unwrap();
     assert_eq!(store.checkpoints(&task).await.unwrap()[&p0], at(10));
 
     // A holder that renewed past `first` fences `first` out.
     let stale = store
-        .commit_checkpoints(&first, &[(p0.clone(), at(99))], &[])
+        .commit_checkpoints(&first, owned(&p0, 99, version + 1), &[])
         .await;
     assert!(matches!(stale, Err(StoreError::Fenced { .. })), "{stale:?}");
     assert_eq!(store.checkpoints(&task).await.unwrap()[&p0], at(10));
@@ -243,12 +289,13 @@ async fn lease_lifecycle_and_fencing(store: Store) {
     ));
     assert!(matches!(
         store
-            .commit_checkpoints(&short, &[(p0.clone(), at(500))], &[])
+            .commit_checkpoints(&short, owned(&p0, 500, version + 1), &[])
             .await,
         Err(StoreError::Fenced { .. })
     ));
+    let version = take(&store, &taker, &p0).await;
     store
-        .commit_checkpoints(&taker, &[(p0.clone(), at(20))], &[])
+        .commit_checkpoints(&taker, owned(&p0, 20, version), &[])
         .await
         .unwrap();
     assert_eq!(store.checkpoints(&task).await.unwrap()[&p0], at(20));
@@ -310,7 +357,7 @@ async fn mappings_in_numeric_order_and_events_newest_first(store: Store) {
         })
         .collect();
     store
-        .commit_checkpoints(&lease, &[], &samples)
+        .commit_checkpoints(&lease, vec![], &samples)
         .await
         .unwrap();
     let offsets: Vec<i64> = store
@@ -329,7 +376,7 @@ async fn mappings_in_numeric_order_and_events_newest_first(store: Store) {
     store
         .commit_checkpoints(
             &lease,
-            &[],
+            vec![],
             &[(
                 p30,
                 OffsetMapping {
@@ -352,6 +399,263 @@ async fn mappings_in_numeric_order_and_events_newest_first(store: Store) {
     let events = store.events(&task, 3).await.unwrap();
     let messages: Vec<_> = events.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(messages, vec!["e4", "e3", "e2"]);
+}
+
+/// The ABA of lease epochs: A's lease expires, B takes the slot over and releases it, A
+/// acquires it again. Were the released lease deleted, A's new epoch would equal its old
+/// one and A's stale handle would pass every fence.
+async fn lease_epochs_never_repeat(store: Store) {
+    let task = id(4);
+    let p = PartitionRef {
+        topic: "orders".into(),
+        partition: 0,
+    };
+    let mut a = store
+        .acquire_lease(&task, 0, "a", 200)
+        .await
+        .unwrap()
+        .unwrap();
+    let a_version = take(&store, &a, &p).await;
+    let mut epochs = vec![a.epoch];
+
+    // A stalls past its TTL; B takes over, copies and releases the slot.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let b = store
+        .acquire_lease(&task, 0, "b", 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    epochs.push(b.epoch);
+    let b_version = take(&store, &b, &p).await;
+    store
+        .commit_checkpoints(&b, owned(&p, 5, b_version), &[])
+        .await
+        .unwrap();
+    store.release_lease(&b).await.unwrap();
+    let released = store.lease(&task, 0).await.unwrap().unwrap();
+    assert!(
+        released.expires_at_ms <= now_ms(),
+        "a released lease is not live: {released:?}"
+    );
+    epochs.push(released.epoch);
+    assert!(matches!(
+        store.renew_lease(&mut b.clone(), 60_000).await,
+        Err(StoreError::Fenced { .. })
+    ));
+
+    let again = store
+        .acquire_lease(&task, 0, "a", 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    epochs.push(again.epoch);
+    assert!(epochs.windows(2).all(|w| w[0] < w[1]), "{epochs:?}");
+
+    // A's stale handle writes nothing and cannot renew.
+    let mapping = OffsetMapping {
+        source_offset: 98,
+        target_offset: 98,
+    };
+    let stale = store
+        .commit_checkpoints(&a, owned(&p, 99, a_version), &[(p.clone(), mapping)])
+        .await;
+    assert!(matches!(stale, Err(StoreError::Fenced { .. })), "{stale:?}");
+    assert_eq!(store.checkpoints(&task).await.unwrap()[&p], at(5));
+    assert!(store.mappings(&task, &p).await.unwrap().is_empty());
+    assert!(matches!(
+        store.renew_lease(&mut a, 60_000).await,
+        Err(StoreError::Fenced { .. })
+    ));
+
+    // The new holder works as usual.
+    let version = take(&store, &again, &p).await;
+    store
+        .commit_checkpoints(&again, owned(&p, 6, version), &[])
+        .await
+        .unwrap();
+    assert_eq!(store.checkpoints(&task).await.unwrap()[&p], at(6));
+}
+
+/// `drop_all_leases` (the embedded store's restart) releases leases as `release_lease`
+/// does: the slots are free at once, and their epochs keep growing.
+async fn dropped_leases_stay_fenced(store: Store) {
+    store
+        .create_connection("t", &connection(&id(1), "a", 0))
+        .await
+        .unwrap();
+    store
+        .create_connection("t", &connection(&id(2), "b", 0))
+        .await
+        .unwrap();
+    let task_id = id(10);
+    store
+        .create_task("t", &task(&task_id, "dr", &id(1), &id(2)))
+        .await
+        .unwrap();
+    let mut gone = store
+        .acquire_lease(&task_id, 0, "gone", 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    store.drop_all_leases().await.unwrap();
+    let dropped = store.lease(&task_id, 0).await.unwrap().unwrap();
+    assert!(dropped.epoch > gone.epoch);
+    assert!(dropped.expires_at_ms <= now_ms(), "{dropped:?}");
+    // A released lease is left as it is.
+    store.drop_all_leases().await.unwrap();
+    assert_eq!(
+        store.lease(&task_id, 0).await.unwrap(),
+        Some(dropped.clone())
+    );
+
+    let next = store
+        .acquire_lease(&task_id, 0, "next", 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(next.epoch > dropped.epoch);
+    assert!(matches!(
+        store.renew_lease(&mut gone, 60_000).await,
+        Err(StoreError::Fenced { .. })
+    ));
+}
+
+/// Items past their `expires_at` are invisible, as DynamoDB's TTL would make them — but
+/// DynamoDB deletes them days late, so reads filter them on both backends.
+async fn expired_items_are_invisible(backend: Arc<dyn Backend>) {
+    let now = chrono::Utc::now().timestamp();
+    let put = |sk: &str, expires_at: Option<i64>, body: serde_json::Value| Write::Put {
+        key: Key::new("p", sk),
+        body,
+        expires_at,
+        condition: Condition::Always,
+    };
+    backend
+        .write(vec![
+            put("a#1", Some(now - 60), json!({})),
+            put("a#2", Some(now + 3600), json!({})),
+            put("a#3", None, json!({})),
+            put("a#4", Some(now - 60), json!({})),
+        ])
+        .await
+        .unwrap();
+    assert!(backend.get(&Key::new("p", "a#1")).await.unwrap().is_none());
+    assert!(backend.get(&Key::new("p", "a#2")).await.unwrap().is_some());
+    for order in [Order::Ascending, Order::Descending] {
+        // Pages of one item: expired items between pages do not end the listing.
+        let mut listed = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = backend
+                .query("p", "a#", after.as_deref(), order, 1)
+                .await
+                .unwrap();
+            listed.extend(page.items.into_iter().map(|item| item.key.sk));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        if order == Order::Descending {
+            listed.reverse();
+        }
+        assert_eq!(listed, ["a#2", "a#3"], "{order:?}");
+    }
+
+    // An expired event is neither listed nor counted as the newest one to coalesce with.
+    let task = id(6);
+    let expired = json!({
+        "at": "2020-01-01T00:00:00Z", "level": "warn", "kind": "k", "message": "same", "count": 7
+    });
+    backend
+        .write(vec![Write::Put {
+            key: Key::new(format!("task#{task}"), "event#999999999999999#x"),
+            body: expired,
+            expires_at: Some(now - 60),
+            condition: Condition::Always,
+        }])
+        .await
+        .unwrap();
+    let store = Store::new(backend);
+    store
+        .add_event(&task, Level::Warn, "k", "same")
+        .await
+        .unwrap();
+    let events = store.events(&task, 10).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0].count, events[0].last_at), (1, None));
+}
+
+/// Identical repeats of the newest event coalesce into it: a count and a last time.
+async fn identical_events_coalesce(store: Store) {
+    let task = id(5);
+    let stalled = "orders/0 stalled at offset 7: MessageSizeTooLarge";
+    for _ in 0..3 {
+        store
+            .add_event(&task, Level::Warn, "replication", stalled)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    // Only the same level, kind and message, and only in a row, coalesce.
+    store
+        .add_event(&task, Level::Info, "state", "state paused")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    for (level, kind) in [
+        (Level::Warn, "replication"),
+        (Level::Error, "replication"),
+        (Level::Error, "metadata"),
+    ] {
+        store.add_event(&task, level, kind, stalled).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let events = store.events(&task, 10).await.unwrap();
+    let counts: Vec<u64> = events.iter().map(|e| e.count).collect();
+    assert_eq!(counts, [1, 1, 1, 1, 3], "{events:?}");
+    let repeated = &events[4];
+    assert_eq!(
+        (
+            repeated.level,
+            repeated.kind.as_str(),
+            repeated.message.as_str()
+        ),
+        (Level::Warn, "replication", stalled)
+    );
+    let last_at = repeated.last_at.expect("a repeated event has a last time");
+    assert!(last_at > repeated.at, "{repeated:?}");
+    assert!(events[..4].iter().all(|e| e.last_at.is_none()));
+
+    // What the API shows: `count` always, `last_at` once repeated.
+    let shown = serde_json::to_value(repeated).unwrap();
+    assert_eq!(shown["count"], 3);
+    assert!(shown["last_at"].is_string(), "{shown}");
+    assert_eq!(&serde_json::from_value::<Event>(shown).unwrap(), repeated);
+    let single = serde_json::to_value(&events[0]).unwrap();
+    assert_eq!(single["count"], 1);
+    assert!(single.get("last_at").is_none(), "{single}");
+
+    // Concurrent repeats are each counted once.
+    store
+        .add_event(&task, Level::Warn, "racing", "again")
+        .await
+        .unwrap();
+    let (a, b, c, d) = tokio::join!(
+        store.add_event(&task, Level::Warn, "racing", "again"),
+        store.add_event(&task, Level::Warn, "racing", "again"),
+        store.add_event(&task, Level::Warn, "racing", "again"),
+        store.add_event(&task, Level::Warn, "racing", "again"),
+    );
+    for added in [a, b, c, d] {
+        added.unwrap();
+    }
+    let newest = store.events(&task, 1).await.unwrap();
+    assert_eq!(
+        (newest[0].kind.as_str(), newest[0].count),
+        ("racing", 5),
+        "{newest:?}"
+    );
 }
 
 macro_rules! conformance {
@@ -391,6 +695,22 @@ macro_rules! conformance {
             async fn mappings_in_numeric_order_and_events_newest_first() {
                 super::mappings_in_numeric_order_and_events_newest_first(fresh_store($kind).await)
                     .await;
+            }
+            #[tokio::test]
+            async fn lease_epochs_never_repeat() {
+                super::lease_epochs_never_repeat(fresh_store($kind).await).await;
+            }
+            #[tokio::test]
+            async fn dropped_leases_stay_fenced() {
+                super::dropped_leases_stay_fenced(fresh_store($kind).await).await;
+            }
+            #[tokio::test]
+            async fn expired_items_are_invisible() {
+                super::expired_items_are_invisible(fresh_backend($kind).await).await;
+            }
+            #[tokio::test]
+            async fn identical_events_coalesce() {
+                super::identical_events_coalesce(fresh_store($kind).await).await;
             }
         }
     };

@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 
-use crate::assignment::slot_count;
 use crate::lifecycle::{TaskRecord, TaskState};
-use crate::replicator::{WorkerError, task_routes};
+use crate::replicator::WorkerError;
 use crate::services::Services;
 use crate::store::{StoreError, now_ms};
 use crate::task::TaskSpec;
+use crate::topology::task_routes;
 
 /// One worker slot of one task.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -57,8 +57,15 @@ async fn slots_of(
     let source = services
         .access(tenant, task.spec.connection_ids()[0])
         .await
-        .map_err(|e| WorkerError::Access(e.to_string()))?;
-    Ok(slot_count(task_routes(&source, &task.spec).await?.len()))
+        .map_err(|e| WorkerError::Config(e.to_string()))?;
+    let routes = task_routes(&source, &task.spec).await?;
+    // The stored assignment says how many slots there are; counting here also places
+    // partitions that appeared since, so the workers of new slots find them.
+    Ok(services
+        .store
+        .refresh_assignment(&task.id, &routes)
+        .await?
+        .slots)
 }
 
 /// The wanted slots no live worker holds: their lease is absent or expired.

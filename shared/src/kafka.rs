@@ -1,12 +1,15 @@
 //! How kafka-sync reaches a cluster: one broker address plus security settings become a
 //! librdkafka client configuration, and the cluster describes itself from there.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::store::PartitionRef;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum SecurityProtocol {
@@ -195,6 +198,90 @@ impl ClusterAccess {
                 .fetch_watermarks(&topic, partition, timeout)
                 .map_err(|e| access.unreachable(e.to_string()))?;
             Ok(high)
+        })
+        .await
+    }
+
+    /// Every topic of the cluster with its partition count (topics in error left out).
+    pub async fn topic_partitions(
+        &self,
+        timeout: Duration,
+    ) -> Result<BTreeMap<String, usize>, AccessError> {
+        let access = self.clone();
+        self.blocking(move || {
+            let metadata = access
+                .consumer()?
+                .fetch_metadata(None, timeout)
+                .map_err(|e| access.unreachable(e.to_string()))?;
+            Ok(metadata
+                .topics()
+                .iter()
+                .filter(|t| t.error().is_none())
+                .map(|t| (t.name().to_owned(), t.partitions().len()))
+                .collect())
+        })
+        .await
+    }
+
+    /// The low and high watermarks of each partition, through one client.
+    pub async fn watermarks(
+        &self,
+        partitions: Vec<PartitionRef>,
+        timeout: Duration,
+    ) -> Result<BTreeMap<PartitionRef, (i64, i64)>, AccessError> {
+        let access = self.clone();
+        self.blocking(move || {
+            let consumer = access.consumer()?;
+            partitions
+                .into_iter()
+                .map(|p| {
+                    let marks = consumer
+                        .fetch_watermarks(&p.topic, p.partition, timeout)
+                        .map_err(|e| {
+                            access.unreachable(format!("{}/{}: {e}", p.topic, p.partition))
+                        })?;
+                    Ok((p, marks))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Per partition, the first offset whose record timestamp is at or after `ms`, or
+    /// `None` when there is no such record.
+    pub async fn offsets_for_time(
+        &self,
+        partitions: Vec<PartitionRef>,
+        ms: i64,
+        timeout: Duration,
+    ) -> Result<BTreeMap<PartitionRef, Option<i64>>, AccessError> {
+        let access = self.clone();
+        self.blocking(move || {
+            let mut query = TopicPartitionList::new();
+            for p in &partitions {
+                query
+                    .add_partition_offset(&p.topic, p.partition, Offset::Offset(ms))
+                    .map_err(|e| access.unreachable(e.to_string()))?;
+            }
+            let found = access
+                .consumer()?
+                .offsets_for_times(query, timeout)
+                .map_err(|e| access.unreachable(e.to_string()))?;
+            Ok(found
+                .elements()
+                .iter()
+                .map(|e| {
+                    let offset = match e.offset() {
+                        Offset::Offset(o) if o >= 0 => Some(o),
+                        _ => None,
+                    };
+                    let p = PartitionRef {
+                        topic: e.topic().to_owned(),
+                        partition: e.partition(),
+                    };
+                    (p, offset)
+                })
+                .collect())
         })
         .await
     }

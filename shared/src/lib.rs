@@ -25,4 +25,5 @@ pub mod store;
 pub mod task;
 pub mod telemetry;
 pub mod topic_metadata;
+pub mod topology;
 pub mod validation;

@@ -24,11 +24,11 @@ use crate::kafka::ClusterAccess;
 use crate::kafka_admin::{AdminError, GroupAdmin, GroupOffset};
 use crate::lifecycle::TaskRecord;
 use crate::offset_translation::translate;
-use crate::replicator::{task_routes, topic_partitions};
 use crate::services::Services;
 use crate::store::{Level, OffsetMapping, PartitionRef};
 use crate::task::TaskSpec;
 use crate::topic_metadata::select;
+use crate::topology::task_routes;
 
 /// The event kind of everything offset sync records.
 pub const EVENT_KIND: &str = "offsets";
@@ -193,7 +193,8 @@ async fn sync(
             .map(|(s, t)| (s.to_owned(), t.to_owned()))
             .collect(),
     );
-    let target_partitions = topic_partitions(&target_access)
+    let target_partitions = target_access
+        .topic_partitions(crate::topology::TIMEOUT)
         .await
         .map_err(|e| OffsetSyncError(format!("target topics: {e}")))?;
 
@@ -240,7 +241,7 @@ async fn sync(
             // creates them, a later run commits.
             if target_partitions
                 .get(target_topic)
-                .is_none_or(|n| committed.partition >= *n)
+                .is_none_or(|n| committed.partition as usize >= *n)
             {
                 continue;
             }

@@ -10,9 +10,9 @@ use crate::api::ApiError;
 use crate::kafka::ClusterAccess;
 use crate::lifecycle::TaskRecord;
 use crate::metadata_sync::MetadataProgress;
-use crate::replicator::task_routes;
 use crate::services::Services;
 use crate::task::TaskSpec;
+use crate::topology::task_routes;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -57,7 +57,7 @@ pub async fn progress(
     for route in routes {
         let p = &route.source;
         let (low, end) = watermarks(&source, &p.topic, p.partition).await?;
-        let checkpoint = checkpoints.get(p).copied().unwrap_or_default();
+        let checkpoint = checkpoints.get(p).cloned().unwrap_or_default();
         // Without a checkpoint the copy starts at the log start.
         let next_offset = checkpoint.next_offset.max(low);
         let partition_lag = (end - next_offset).max(0);

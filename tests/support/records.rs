@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kafka_sync::kafka::ClusterAccess;
-use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
@@ -20,9 +22,11 @@ pub fn base_timestamp() -> i64 {
     *BASE.get_or_init(|| chrono::Utc::now().timestamp_millis() / 1000 * 1000 - 3_600_000)
 }
 
-/// One record as read back: everything replication must preserve.
+/// One record: everything replication must preserve. [`read_all`] fills in where it
+/// was read; [`produce_records`] writes it to its `partition` and ignores its `offset`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
+    pub partition: i32,
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
@@ -48,15 +52,44 @@ impl Record {
 }
 
 pub async fn create_topic(access: &ClusterAccess, topic: &str, partitions: i32) {
+    create_topic_with(access, topic, partitions, &[]).await;
+}
+
+/// Creates `topic` with `configs` set on it, e.g. `[("cleanup.policy", "compact")]`.
+pub async fn create_topic_with(
+    access: &ClusterAccess,
+    topic: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) {
     let admin: AdminClient<DefaultClientContext> = access.client_config().create().unwrap();
+    let new = configs.iter().fold(
+        NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
+        |t, (k, v)| t.set(k, v),
+    );
     let created = admin
-        .create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        )
+        .create_topics(&[new], &AdminOptions::new())
         .await
         .unwrap();
     assert!(created.iter().all(Result::is_ok), "{created:?}");
+}
+
+/// Every config of `topic` that has a value, effective ones included.
+pub async fn topic_configs(access: &ClusterAccess, topic: &str) -> BTreeMap<String, String> {
+    let admin: AdminClient<DefaultClientContext> = access.client_config().create().unwrap();
+    let described = admin
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .unwrap();
+    described
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap()
+        .entries
+        .into_iter()
+        .filter_map(|e| Some((e.name, e.value?)))
+        .collect()
 }
 
 pub async fn add_partitions(access: &ClusterAccess, topic: &str, total: usize) {
@@ -66,6 +99,86 @@ pub async fn add_partitions(access: &ClusterAccess, topic: &str, total: usize) {
         .await
         .unwrap();
     assert!(grown.iter().all(Result::is_ok), "{grown:?}");
+}
+
+/// The tests' producer: idempotent (records land in the order given), and the broker,
+/// never the client, limits a record's size: librdkafka's default `message.max.bytes`
+/// (1 MB) would refuse records a topic with a larger `max.message.bytes` accepts.
+fn producer(access: &ClusterAccess) -> FutureProducer {
+    access
+        .client_config()
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "10")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("message.max.bytes", "104857600")
+        .create()
+        .unwrap()
+}
+
+/// Writes `records` to `topic` in order, each exactly as given: key and value (`None`
+/// stays null, an empty one stays empty), headers in order (duplicate names and null
+/// values included), timestamp (`None`: the producer's clock) and partition. Returns
+/// where each landed: the records with the offsets the broker gave them.
+async fn send_all(
+    access: &ClusterAccess,
+    topic: &str,
+    records: impl IntoIterator<Item = Record>,
+) -> Vec<Record> {
+    let producer = producer(access);
+    let mut written = Vec::new();
+    let mut pending = Vec::new();
+    // Deliveries are awaited in windows, so millions of records need no unbounded queue.
+    async fn settle(
+        pending: &mut Vec<(Record, rdkafka::producer::DeliveryFuture)>,
+        written: &mut Vec<Record>,
+    ) {
+        for (mut record, delivery) in pending.drain(..) {
+            let delivered = delivery.await.unwrap().map_err(|(e, _)| e).unwrap();
+            record.partition = delivered.partition;
+            record.offset = delivered.offset;
+            written.push(record);
+        }
+    }
+    for record in records {
+        let headers = record
+            .headers
+            .iter()
+            .fold(OwnedHeaders::new(), |h, (k, v)| {
+                h.insert(Header {
+                    key: k,
+                    value: v.as_deref(),
+                })
+            });
+        let mut out = FutureRecord::<[u8], [u8]>::to(topic)
+            .partition(record.partition)
+            .headers(headers);
+        if let Some(key) = &record.key {
+            out = out.key(key);
+        }
+        if let Some(value) = &record.value {
+            out = out.payload(value);
+        }
+        if let Some(timestamp) = record.timestamp {
+            out = out.timestamp(timestamp);
+        }
+        let delivery = producer.send_result(out).map_err(|(e, _)| e).unwrap();
+        pending.push((record, delivery));
+        if pending.len() >= 50_000 {
+            settle(&mut pending, &mut written).await;
+        }
+    }
+    settle(&mut pending, &mut written).await;
+    written
+}
+
+/// Writes `records` to `topic` exactly as given (see [`Record`]), in order, and returns
+/// them with the offsets they got.
+pub async fn produce_records(
+    access: &ClusterAccess,
+    topic: &str,
+    records: &[Record],
+) -> Vec<Record> {
+    send_all(access, topic, records.iter().cloned()).await
 }
 
 /// Produces `count` keyed records with two headers, numbered from `first`, record i to
@@ -78,45 +191,22 @@ pub async fn produce(
     count: u64,
     value_bytes: usize,
 ) {
-    let producer: FutureProducer = access
-        .client_config()
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "10")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()
-        .unwrap();
-    let mut pending = Vec::new();
-    for i in first..first + count {
-        let key = format!("key-{i}");
-        let value: Vec<u8> = (0..value_bytes)
-            .map(|b| (i as usize * 31 + b) as u8)
-            .collect();
-        let seq = i.to_be_bytes();
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "seq",
-                value: Some(&seq[..]),
-            })
-            .insert(Header {
-                key: "empty",
-                value: None::<&[u8]>,
-            });
-        let record = FutureRecord::to(topic)
-            .key(&key)
-            .payload(&value)
-            .headers(headers)
-            .partition((i % partitions as u64) as i32)
-            .timestamp(base_timestamp() + i as i64);
-        pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
-        if pending.len() >= 50_000 {
-            for delivery in pending.drain(..) {
-                delivery.await.unwrap().map_err(|(e, _)| e).unwrap();
-            }
-        }
-    }
-    for delivery in pending {
-        delivery.await.unwrap().map_err(|(e, _)| e).unwrap();
-    }
+    let records = (first..first + count).map(|i| Record {
+        partition: (i % partitions as u64) as i32,
+        offset: 0,
+        key: Some(format!("key-{i}").into_bytes()),
+        value: Some(
+            (0..value_bytes)
+                .map(|b| (i as usize * 31 + b) as u8)
+                .collect(),
+        ),
+        headers: vec![
+            ("seq".to_owned(), Some(i.to_be_bytes().to_vec())),
+            ("empty".to_owned(), None),
+        ],
+        timestamp: Some(base_timestamp() + i as i64),
+    });
+    send_all(access, topic, records).await;
 }
 
 /// Every record of every partition of `topic`, up to the end offsets at the call.
@@ -174,6 +264,7 @@ pub async fn read_all(access: &ClusterAccess, topic: &str) -> BTreeMap<i32, Vec<
                 })
                 .unwrap_or_default();
             records.get_mut(&message.partition()).unwrap().push(Record {
+                partition: message.partition(),
                 offset: message.offset(),
                 key: message.key().map(<[u8]>::to_vec),
                 value: message.payload().map(<[u8]>::to_vec),
@@ -206,26 +297,16 @@ pub async fn topic_names(access: &ClusterAccess, prefix: &str) -> usize {
 /// Produces `values` in order to partition 0 of `topic`, keyed `k<i>`, with timestamps
 /// [`base_timestamp`] + i and one header.
 pub async fn produce_values(access: &ClusterAccess, topic: &str, values: &[String]) {
-    let producer: FutureProducer = access
-        .client_config()
-        .set("enable.idempotence", "true")
-        .create()
-        .unwrap();
-    let mut pending = Vec::new();
-    for (i, value) in values.iter().enumerate() {
-        let key = format!("k{i}");
-        let record = FutureRecord::to(topic)
-            .key(&key)
-            .payload(value)
-            .partition(0)
-            .headers(OwnedHeaders::new().insert(Header {
-                key: "trace",
-                value: Some(key.as_bytes()),
-            }))
-            .timestamp(base_timestamp() + i as i64);
-        pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
-    }
-    for delivery in pending {
-        delivery.await.unwrap().map_err(|(e, _)| e).unwrap();
-    }
+    let records = values.iter().enumerate().map(|(i, value)| {
+        let key = format!("k{i}").into_bytes();
+        Record {
+            partition: 0,
+            offset: 0,
+            headers: vec![("trace".to_owned(), Some(key.clone()))],
+            key: Some(key),
+            value: Some(value.clone().into_bytes()),
+            timestamp: Some(base_timestamp() + i as i64),
+        }
+    });
+    send_all(access, topic, records).await;
 }

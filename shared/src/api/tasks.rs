@@ -15,9 +15,9 @@ use super::error::{ApiError, ApiResult};
 use super::{Services, checked_id};
 use crate::lifecycle::{TaskRecord, TaskState};
 use crate::processing::{self, ProcessingConfig, from_json};
-use crate::replicator::initial_checkpoints;
 use crate::store::{Level, StoreError};
 use crate::task::{TaskSpec, apply_patch, parse_task_spec};
+use crate::topology::initial_checkpoints;
 
 /// How long a task create may spend asking the source cluster about its topic.
 const TOPIC_CHECK_TIMEOUT: Duration = Duration::from_secs(10);

@@ -32,6 +32,18 @@ pub struct Item {
     pub expires_at: Option<i64>,
 }
 
+impl Item {
+    /// Whether the item is past its `expires_at` at `now` (seconds since the epoch).
+    pub fn expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// Seconds since the epoch, the unit of `expires_at`.
+pub fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
 /// What must hold for a write to happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Condition {
@@ -117,6 +129,8 @@ pub enum BackendError {
     Other(String),
 }
 
+/// `get` and `query` never return an expired item (see [`Item::expired`]): DynamoDB's TTL
+/// deletes expired items up to days late, and they show up in reads until then.
 #[async_trait]
 pub trait Backend: Send + Sync {
     async fn get(&self, key: &Key) -> Result<Option<Item>, BackendError>;
@@ -125,7 +139,8 @@ pub trait Backend: Send + Sync {
     /// each on a different key.
     async fn write(&self, writes: Vec<Write>) -> Result<(), BackendError>;
 
-    /// Items under `pk` whose sort key starts with `prefix`, after the cursor `after`.
+    /// Items under `pk` whose sort key starts with `prefix`, after the cursor `after`. A page
+    /// may hold fewer than `limit` items (expired ones are left out) and still have a `next`.
     async fn query(
         &self,
         pk: &str,

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
     KeyType, Put, ScalarAttributeType, TransactWriteItem,
 };
 
-use super::backend::{Backend, BackendError, Condition, Item, Key, Order, Page, Write};
+use super::backend::{Backend, BackendError, Condition, Item, Key, Order, Page, Write, now_secs};
 
 #[derive(Clone)]
 pub struct DynamoBackend {
@@ -309,7 +309,8 @@ impl Backend for DynamoBackend {
             .send()
             .await
             .map_err(|e| sdk_error(e, |_| false))?;
-        found.item().map(decode).transpose()
+        let item = found.item().map(decode).transpose()?;
+        Ok(item.filter(|item| !item.expired(now_secs())))
     }
 
     async fn write(&self, mut writes: Vec<Write>) -> Result<(), BackendError> {
@@ -350,11 +351,14 @@ impl Backend for DynamoBackend {
             .send()
             .await
             .map_err(|e| sdk_error(e, |_| false))?;
-        let items = found
+        let now = now_secs();
+        let mut items = found
             .items()
             .iter()
             .map(decode)
             .collect::<Result<Vec<_>, _>>()?;
+        // TTL deletes late; `next` still resumes after the last item read, kept or not.
+        items.retain(|item| !item.expired(now));
         let next = found
             .last_evaluated_key()
             .and_then(|k| k.get("sk"))

@@ -1,5 +1,7 @@
 //! The embedded store of `kafka-sync local`: one redb database file. A redb write
 //! transaction is serialized and atomic, which gives conditional writes directly.
+//! `expires_at` works as DynamoDB's TTL: reads skip expired items, and opening the file
+//! deletes them.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::backend::{Backend, BackendError, Item, Key, Order, Page, Write};
+use super::backend::{Backend, BackendError, Item, Key, Order, Page, Write, now_secs};
 
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
 
@@ -45,7 +47,16 @@ impl EmbeddedBackend {
             .create(path)
             .map_err(other)?;
         let txn = db.begin_write().map_err(other)?;
-        txn.open_table(ITEMS).map_err(other)?;
+        {
+            let mut table = txn.open_table(ITEMS).map_err(other)?;
+            let now = now_secs();
+            // An unreadable item is kept: the read that meets it reports it.
+            table
+                .retain(|(pk, sk), bytes| {
+                    decode(Key::new(pk, sk), bytes).map_or(true, |item| !item.expired(now))
+                })
+                .map_err(other)?;
+        }
         txn.commit().map_err(other)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -81,7 +92,8 @@ impl Backend for EmbeddedBackend {
             let found = table
                 .get((key.pk.as_str(), key.sk.as_str()))
                 .map_err(other)?;
-            found.map(|v| decode(key, v.value())).transpose()
+            let item = found.map(|v| decode(key, v.value())).transpose()?;
+            Ok(item.filter(|item| !item.expired(now_secs())))
         })
         .await
     }
@@ -145,6 +157,7 @@ impl Backend for EmbeddedBackend {
     ) -> Result<Page, BackendError> {
         let (pk, prefix, after) = (pk.to_owned(), prefix.to_owned(), after.map(str::to_owned));
         self.blocking(move |db| {
+            let now = now_secs();
             let txn = db.begin_read().map_err(other)?;
             let table = txn.open_table(ITEMS).map_err(other)?;
             // Every sort key with this prefix sorts below prefix + U+10FFFF.
@@ -168,15 +181,61 @@ impl Backend for EmbeddedBackend {
                 if !past_cursor {
                     continue;
                 }
+                let item = decode(Key::new(pk.clone(), sk), value.value())?;
+                if item.expired(now) {
+                    continue;
+                }
                 if page.items.len() == limit {
                     page.next = page.items.last().map(|item| item.key.sk.clone());
                     break;
                 }
-                page.items
-                    .push(decode(Key::new(pk.clone(), sk), value.value())?);
+                page.items.push(item);
             }
             Ok(page)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::backend::Condition;
+
+    #[tokio::test]
+    async fn opening_deletes_expired_items() {
+        let path = std::env::temp_dir().join(format!(
+            "kafka-sync-embedded-{}.redb",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let now = now_secs();
+        let put = |sk: &str, expires_at| Write::Put {
+            key: Key::new("p", sk),
+            body: Value::Null,
+            expires_at,
+            condition: Condition::Always,
+        };
+        let backend = EmbeddedBackend::open(&path).unwrap();
+        backend
+            .write(vec![
+                put("expired", Some(now - 1)),
+                put("later", Some(now + 3600)),
+                put("kept", None),
+            ])
+            .await
+            .unwrap();
+        drop(backend);
+
+        let reopened = EmbeddedBackend::open(&path).unwrap();
+        let txn = reopened.db.begin_read().unwrap();
+        let table = txn.open_table(ITEMS).unwrap();
+        let stored: Vec<String> = table
+            .iter()
+            .unwrap()
+            .map(|entry| entry.unwrap().0.value().1.to_owned())
+            .collect();
+        assert_eq!(stored, ["kept", "later"]);
+        drop((table, txn, reopened));
+        std::fs::remove_file(&path).unwrap();
     }
 }

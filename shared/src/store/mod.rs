@@ -10,10 +10,11 @@
 //! | `tenant#{t}` | `count#connection`, `count#task` | how many the tenant has (quotas) |
 //! | `tenant#{t}` | `uses#{connection id}` | how many tasks use a connection (it cannot be deleted while > 0) |
 //! | `tasks` | `{t}#{task id}` | every task, for the scheduled functions |
-//! | `task#{id}` | `lease#{slot}` | which worker holds a slot; its version is the lease epoch |
-//! | `task#{id}` | `checkpoint#{topic}#{partition}` | next source offset to copy |
+//! | `task#{id}` | `lease#{slot}` | which worker holds a slot; its version is the lease epoch (kept when released, so epochs never repeat) |
+//! | `task#{id}` | `checkpoint#{topic}#{partition}` | next source offset to copy; its version fences the partition's owner |
+//! | `task#{id}` | `assignment` | which slot copies each partition |
 //! | `task#{id}` | `mapping#{topic}#{partition}#{source offset}` | source offset → target offset samples |
-//! | `task#{id}` | `event#{at}#{uuid}` | the event center (expires after 30 days) |
+//! | `task#{id}` | `event#{at}#{uuid}` | the event center (repeats coalesce; expires 30 days after the last) |
 //! | `task#{id}` | `seen#{topic}` | source topics metadata sync has initialized |
 //! | `task#{id}` | `progress#{part}` | progress documents (`metadata`, `offsets`) |
 //!
@@ -21,17 +22,23 @@
 //! versions read, and start over when another writer got there first.
 
 pub mod backend;
+mod checkpoint;
 pub mod dynamodb;
 pub mod embedded;
+mod events;
+mod lease;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use chrono::Utc;
+use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 pub use backend::{Backend, BackendError, Condition, Item, Key, Order, Page, Write};
+pub use checkpoint::{Checkpoint, Committed, FROM_BEGINNING, OffsetMapping, Owned, Stall};
+pub use events::{Event, Level};
+pub use lease::Lease;
 
 use crate::connection::ConnectionRecord;
 use crate::lifecycle::TaskRecord;
@@ -39,8 +46,6 @@ use crate::lifecycle::TaskRecord;
 /// Per-tenant limits (DESIGN §5).
 pub const MAX_CONNECTIONS: u64 = 150;
 pub const MAX_TASKS: u64 = 150;
-/// Events are kept this long.
-const EVENT_RETENTION_SECS: i64 = 30 * 24 * 3600;
 /// How often a read-decide-write is retried when another writer wins the race.
 const ATTEMPTS: usize = 8;
 const PAGE: usize = 100;
@@ -71,68 +76,11 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Info,
-    Warn,
-    Error,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Event {
-    pub at: DateTime<Utc>,
-    pub level: Level,
-    pub kind: String,
-    pub message: String,
-}
-
-/// A worker's hold on one slot of a task. `epoch` is the lease item's version: any later
-/// acquire or renew changes it, which is what fences an older holder out.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Lease {
-    pub task_id: String,
-    pub slot: u32,
-    pub owner: String,
-    pub epoch: u64,
-    pub expires_at_ms: i64,
-}
-
-#[derive(Serialize, Deserialize)]
-struct LeaseBody {
-    owner: String,
-    expires_at_ms: i64,
-}
-
 /// Where a partition's copy has reached: the next source offset to copy.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PartitionRef {
     pub topic: String,
     pub partition: i32,
-}
-
-/// How far a partition's copy has come: the next source offset to copy, and how many
-/// records and bytes were copied before it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    pub next_offset: i64,
-    #[serde(default)]
-    pub copied: u64,
-    #[serde(default)]
-    pub bytes: u64,
-    /// Topic-level tasks: messages skipped by the `discard` policy.
-    #[serde(default)]
-    pub discarded: u64,
-    /// Topic-level tasks: messages sent to the dead-letter topic.
-    #[serde(default)]
-    pub dead_lettered: u64,
-}
-
-/// A source offset and the target offset the same record landed at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OffsetMapping {
-    pub source_offset: i64,
-    pub target_offset: i64,
 }
 
 #[derive(Clone)]
@@ -532,67 +480,6 @@ impl Store {
         Ok(())
     }
 
-    // ---- events ----
-
-    pub async fn add_event(
-        &self,
-        task_id: &str,
-        level: Level,
-        kind: &str,
-        message: &str,
-    ) -> Result<()> {
-        let at = Utc::now();
-        let event = Event {
-            at,
-            level,
-            kind: kind.to_owned(),
-            message: message.to_owned(),
-        };
-        let key = Key::new(
-            task_pk(task_id),
-            format!(
-                "event#{:015}#{}",
-                at.timestamp_millis(),
-                uuid::Uuid::new_v4().simple()
-            ),
-        );
-        self.backend
-            .write(vec![Write::Put {
-                key,
-                body: encode(&event),
-                expires_at: Some(at.timestamp() + EVENT_RETENTION_SECS),
-                condition: Condition::Always,
-            }])
-            .await?;
-        Ok(())
-    }
-
-    /// The newest `limit` events, newest first.
-    pub async fn events(&self, task_id: &str, limit: usize) -> Result<Vec<Event>> {
-        let mut events = Vec::new();
-        let mut after: Option<String> = None;
-        while events.len() < limit {
-            let page = self
-                .backend
-                .query(
-                    &task_pk(task_id),
-                    "event#",
-                    after.as_deref(),
-                    Order::Descending,
-                    (limit - events.len()).min(PAGE),
-                )
-                .await?;
-            for item in &page.items {
-                events.push(decode(item)?);
-            }
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
-        Ok(events)
-    }
-
     // ---- per-task documents: metadata state and progress ----
 
     /// Source topics an earlier metadata run has seen.
@@ -649,229 +536,6 @@ impl Store {
             }])
             .await?;
         Ok(())
-    }
-
-    // ---- leases, checkpoints, offset mappings ----
-
-    fn lease_key(task_id: &str, slot: u32) -> Key {
-        Key::new(task_pk(task_id), format!("lease#{slot:05}"))
-    }
-
-    /// Takes the slot when it is free, expired, or already `owner`'s; `None` when another
-    /// worker holds it.
-    pub async fn acquire_lease(
-        &self,
-        task_id: &str,
-        slot: u32,
-        owner: &str,
-        ttl_ms: i64,
-    ) -> Result<Option<Lease>> {
-        let key = Self::lease_key(task_id, slot);
-        let current = self.backend.get(&key).await?;
-        let now = now_ms();
-        let condition = match &current {
-            None => Condition::Absent,
-            Some(item) => {
-                let body: LeaseBody = decode(item)?;
-                if body.owner != owner && body.expires_at_ms > now {
-                    return Ok(None);
-                }
-                Condition::Version(item.version)
-            }
-        };
-        let body = LeaseBody {
-            owner: owner.to_owned(),
-            expires_at_ms: now + ttl_ms,
-        };
-        match self
-            .backend
-            .write(vec![Write::Put {
-                key,
-                body: encode(&body),
-                expires_at: None,
-                condition,
-            }])
-            .await
-        {
-            Ok(()) => Ok(Some(Lease {
-                task_id: task_id.to_owned(),
-                slot,
-                owner: owner.to_owned(),
-                epoch: condition.next_version(),
-                expires_at_ms: body.expires_at_ms,
-            })),
-            // Someone else acquired it between our read and write.
-            Err(BackendError::ConditionFailed) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Drops every task's leases: for a store only one process can open (the embedded
-    /// file), whatever leases it holds were left by a process that is gone, and its
-    /// successor need not wait for them to expire.
-    pub async fn drop_all_leases(&self) -> Result<()> {
-        for (_, task) in self.all_tasks().await? {
-            for lease in self.query_all(&task_pk(&task.id), "lease#").await? {
-                self.backend
-                    .write(vec![Write::Delete {
-                        key: lease.key,
-                        condition: Condition::Version(lease.version),
-                    }])
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The slot's current lease, live or expired.
-    pub async fn lease(&self, task_id: &str, slot: u32) -> Result<Option<Lease>> {
-        let Some(item) = self.backend.get(&Self::lease_key(task_id, slot)).await? else {
-            return Ok(None);
-        };
-        let body: LeaseBody = decode(&item)?;
-        Ok(Some(Lease {
-            task_id: task_id.to_owned(),
-            slot,
-            owner: body.owner,
-            epoch: item.version,
-            expires_at_ms: body.expires_at_ms,
-        }))
-    }
-
-    /// Extends the lease; fails with `Fenced` once another worker has taken it.
-    pub async fn renew_lease(&self, lease: &mut Lease, ttl_ms: i64) -> Result<()> {
-        let condition = Condition::Version(lease.epoch);
-        let expires_at_ms = now_ms() + ttl_ms;
-        self.fenced(
-            lease,
-            vec![Write::Put {
-                key: Self::lease_key(&lease.task_id, lease.slot),
-                body: encode(&LeaseBody {
-                    owner: lease.owner.clone(),
-                    expires_at_ms,
-                }),
-                expires_at: None,
-                condition,
-            }],
-        )
-        .await?;
-        lease.epoch = condition.next_version();
-        lease.expires_at_ms = expires_at_ms;
-        Ok(())
-    }
-
-    /// Gives the slot up so the next worker need not wait for expiry.
-    pub async fn release_lease(&self, lease: &Lease) -> Result<()> {
-        self.fenced(
-            lease,
-            vec![Write::Delete {
-                key: Self::lease_key(&lease.task_id, lease.slot),
-                condition: Condition::Version(lease.epoch),
-            }],
-        )
-        .await
-    }
-
-    async fn fenced(&self, lease: &Lease, writes: Vec<Write>) -> Result<()> {
-        match self.backend.write(writes).await {
-            Err(BackendError::ConditionFailed) => Err(StoreError::Fenced {
-                task: lease.task_id.clone(),
-                slot: lease.slot,
-            }),
-            other => Ok(other?),
-        }
-    }
-
-    /// Records checkpoints and offset-mapping samples, only while `lease` is still held:
-    /// a worker that lost its slot writes nothing.
-    pub async fn commit_checkpoints(
-        &self,
-        lease: &Lease,
-        checkpoints: &[(PartitionRef, Checkpoint)],
-        mappings: &[(PartitionRef, OffsetMapping)],
-    ) -> Result<()> {
-        let writes = Self::checkpoint_writes(&lease.task_id, checkpoints, mappings);
-        // One transaction holds 100 writes: the lease check and 99 more. Each chunk is
-        // fenced on its own, so a chunk either lands under the lease or not at all.
-        for chunk in writes.chunks(99) {
-            let mut batch = vec![Write::Check {
-                key: Self::lease_key(&lease.task_id, lease.slot),
-                condition: Condition::Version(lease.epoch),
-            }];
-            batch.extend_from_slice(chunk);
-            self.fenced(lease, batch).await?;
-        }
-        Ok(())
-    }
-
-    /// The starting positions of a new task (`latest`, or a start timestamp), written
-    /// before any worker runs.
-    pub async fn seed_checkpoints(
-        &self,
-        task_id: &str,
-        checkpoints: &[(PartitionRef, Checkpoint)],
-    ) -> Result<()> {
-        for chunk in Self::checkpoint_writes(task_id, checkpoints, &[]).chunks(100) {
-            self.backend.write(chunk.to_vec()).await?;
-        }
-        Ok(())
-    }
-
-    fn checkpoint_writes(
-        task_id: &str,
-        checkpoints: &[(PartitionRef, Checkpoint)],
-        mappings: &[(PartitionRef, OffsetMapping)],
-    ) -> Vec<Write> {
-        let pk = task_pk(task_id);
-        checkpoints
-            .iter()
-            .map(|(p, checkpoint)| Write::Put {
-                key: Key::new(&pk, partition_sk("checkpoint", p)),
-                body: encode(checkpoint),
-                expires_at: None,
-                condition: Condition::Always,
-            })
-            .chain(mappings.iter().map(|(p, m)| Write::Put {
-                key: Key::new(&pk, mapping_sk(p, m.source_offset)),
-                body: encode(m),
-                expires_at: None,
-                condition: Condition::Always,
-            }))
-            .collect()
-    }
-
-    pub async fn checkpoints(&self, task_id: &str) -> Result<BTreeMap<PartitionRef, Checkpoint>> {
-        let mut checkpoints = BTreeMap::new();
-        for item in self.query_all(&task_pk(task_id), "checkpoint#").await? {
-            let (topic, partition) = item.key.sk["checkpoint#".len()..]
-                .rsplit_once('#')
-                .ok_or_else(|| StoreError::Corrupt(item.key.sk.clone()))?;
-            let partition = partition
-                .parse()
-                .map_err(|_| StoreError::Corrupt(item.key.sk.clone()))?;
-            checkpoints.insert(
-                PartitionRef {
-                    topic: topic.to_owned(),
-                    partition,
-                },
-                decode(&item)?,
-            );
-        }
-        Ok(checkpoints)
-    }
-
-    /// A partition's offset-mapping samples, in source-offset order.
-    pub async fn mappings(
-        &self,
-        task_id: &str,
-        partition: &PartitionRef,
-    ) -> Result<Vec<OffsetMapping>> {
-        let prefix = format!("{}#", partition_sk("mapping", partition));
-        self.query_all(&task_pk(task_id), &prefix)
-            .await?
-            .iter()
-            .map(decode)
-            .collect()
     }
 }
 

@@ -1,0 +1,346 @@
+//! Records read together and checkpointed together, and the rule of when a checkpoint
+//! may advance: past a record only once the target acknowledged it (or the task's
+//! policy disposed of it), and never past a record the target refused for good.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::task::{Context, Poll, Waker};
+
+use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::DeliveryFuture;
+use rdkafka::producer::future_producer::OwnedDeliveryResult;
+
+use super::WorkerError;
+use super::send::{error_code, refused_for_good};
+use crate::store::{Checkpoint, OffsetMapping};
+
+/// What a delivered record adds to its partition's counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counts {
+    Copied,
+    DeadLettered,
+    /// A second or later output of a record already counted.
+    Nothing,
+}
+
+/// What a record the target refuses for good comes to (DESIGN §3, §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnRefusal {
+    /// Its partition stops at it (instance tasks).
+    Stall,
+    /// Topic tasks under `discard`: skipped and counted.
+    Discard,
+    /// Topic tasks with a dead-letter topic: sent there before the checkpoint moves.
+    DeadLetter,
+    /// Topic tasks under `retain`: the partition stops at it and the task fails.
+    Fail,
+}
+
+/// A record the target refused for good.
+#[derive(Debug)]
+pub struct Refusal {
+    pub route: usize,
+    pub offset: i64,
+    pub error: KafkaError,
+    /// The record as it was to be written, when the producer handed it back.
+    pub record: Option<OwnedMessage>,
+}
+
+/// What the tally needs to know of a record sent.
+#[derive(Clone, Copy, Debug)]
+pub struct SentRecord {
+    /// Index of the record's route in the worker's routes.
+    pub route: usize,
+    /// Its source offset.
+    pub offset: i64,
+    pub bytes: usize,
+    pub counts: Counts,
+    /// Whether its delivery may become an offset-mapping sample.
+    pub sample: bool,
+}
+
+/// A record sent and not yet acknowledged.
+pub struct InFlight {
+    pub sent: SentRecord,
+    pub delivery: DeliveryFuture,
+}
+
+/// Records read together and checkpointed together.
+#[derive(Default)]
+pub struct Batch {
+    /// Sent, and not yet seen acknowledged, oldest first.
+    pub in_flight: VecDeque<InFlight>,
+    /// What the records acknowledged or done with so far add to the checkpoints. A
+    /// record leaves `in_flight` for the tally as soon as its acknowledgement is seen,
+    /// so a batch holds per-record state only for what the target has not acknowledged.
+    pub tally: Tally,
+    pub records: usize,
+    pub bytes: usize,
+}
+
+impl Batch {
+    /// Adds a sent record, and folds in every acknowledgement already there.
+    pub fn sent(
+        &mut self,
+        record: InFlight,
+        mapping_every: i64,
+        policy: OnRefusal,
+    ) -> Result<(), WorkerError> {
+        self.in_flight.push_back(record);
+        let mut context = Context::from_waker(Waker::noop());
+        while let Some(oldest) = self.in_flight.front_mut() {
+            let Poll::Ready(outcome) = std::pin::Pin::new(&mut oldest.delivery).poll(&mut context)
+            else {
+                break;
+            };
+            let record = self.in_flight.pop_front().expect("the oldest is there");
+            self.tally
+                .settled(record.sent, outcome, mapping_every, policy)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for every acknowledgement still outstanding and folds it in.
+    pub async fn acknowledged(
+        &mut self,
+        mapping_every: i64,
+        policy: OnRefusal,
+    ) -> Result<(), WorkerError> {
+        while let Some(mut record) = self.in_flight.pop_front() {
+            let outcome = (&mut record.delivery).await;
+            self.tally
+                .settled(record.sent, outcome, mapping_every, policy)?;
+        }
+        Ok(())
+    }
+}
+
+/// Per route (by index): how far its checkpoint moves and what its counters gain, the
+/// offset-mapping samples taken, and the records the target refused.
+#[derive(Default)]
+pub struct Tally {
+    pub growth: BTreeMap<usize, Checkpoint>,
+    pub mappings: Vec<(usize, OffsetMapping)>,
+    /// The last sampled source offset, and the newest delivery, per route.
+    sampled: HashMap<usize, i64>,
+    pub newest: HashMap<usize, OffsetMapping>,
+    /// Routes stopped at a refused record: nothing later of theirs moves a checkpoint.
+    pub blocked: BTreeMap<usize, Refusal>,
+    /// Refused records to send to the dead-letter topic before the checkpoint moves.
+    pub dead_letters: Vec<Refusal>,
+}
+
+impl Tally {
+    /// The record at `offset` is done with: the checkpoint may move past it. `None` when
+    /// its route is blocked at an earlier record.
+    pub fn done(&mut self, route: usize, offset: i64) -> Option<&mut Checkpoint> {
+        if self.blocked.contains_key(&route) {
+            return None;
+        }
+        let growth = self.growth.entry(route).or_default();
+        growth.next_offset = growth.next_offset.max(offset + 1);
+        Some(growth)
+    }
+
+    /// Folds in a delivery's outcome: an acknowledgement, a refusal (by `policy`), or a
+    /// transient failure, which is the worker's error.
+    fn settled<Canceled>(
+        &mut self,
+        record: SentRecord,
+        outcome: Result<OwnedDeliveryResult, Canceled>,
+        mapping_every: i64,
+        policy: OnRefusal,
+    ) -> Result<(), WorkerError> {
+        match outcome.map_err(|_| WorkerError::ProducerGone)? {
+            Ok(delivery) => {
+                self.delivered(record, delivery.offset, mapping_every);
+                Ok(())
+            }
+            Err((error, message)) if error_code(&error).is_some_and(refused_for_good) => {
+                let refusal = Refusal {
+                    route: record.route,
+                    offset: record.offset,
+                    error,
+                    record: Some(message),
+                };
+                self.refused(refusal, record.counts, policy);
+                Ok(())
+            }
+            Err((error, _)) => Err(WorkerError::Delivery(error)),
+        }
+    }
+
+    /// The target refused a record for good.
+    pub fn refused(&mut self, refusal: Refusal, counts: Counts, policy: OnRefusal) {
+        let (route, offset) = (refusal.route, refusal.offset);
+        match policy {
+            OnRefusal::Stall | OnRefusal::Fail => {
+                self.blocked.entry(route).or_insert(refusal);
+            }
+            OnRefusal::Discard => {
+                if let Some(growth) = self.done(route, offset)
+                    && counts != Counts::Nothing
+                {
+                    growth.discarded += 1;
+                }
+            }
+            OnRefusal::DeadLetter => {
+                if self.done(route, offset).is_some() {
+                    self.dead_letters.push(refusal);
+                }
+            }
+        }
+    }
+
+    /// The target acknowledged `record` at `target_offset`.
+    pub fn delivered(&mut self, record: SentRecord, target_offset: i64, mapping_every: i64) {
+        let Some(growth) = self.done(record.route, record.offset) else {
+            return;
+        };
+        growth.bytes += record.bytes as u64;
+        match record.counts {
+            Counts::Copied => growth.copied += 1,
+            Counts::DeadLettered => growth.dead_lettered += 1,
+            Counts::Nothing => {}
+        }
+        if !record.sample {
+            return;
+        }
+        let mapping = OffsetMapping {
+            source_offset: record.offset,
+            target_offset,
+        };
+        let due = self
+            .sampled
+            .get(&record.route)
+            .is_none_or(|s| record.offset - s >= mapping_every);
+        if due {
+            self.sampled.insert(record.route, record.offset);
+            self.mappings.push((record.route, mapping));
+        }
+        self.newest.insert(record.route, mapping);
+    }
+}
+
+/// A checkpoint moved on by what a batch adds to it.
+pub fn grown(stored: &Checkpoint, growth: &Checkpoint) -> Checkpoint {
+    Checkpoint {
+        next_offset: stored.next_offset.max(growth.next_offset),
+        copied: stored.copied + growth.copied,
+        bytes: stored.bytes + growth.bytes,
+        discarded: stored.discarded + growth.discarded,
+        dead_lettered: stored.dead_lettered + growth.dead_lettered,
+        lost: stored.lost,
+        // A record past the refused one went through: the partition is no longer stalled.
+        stalled: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(route: usize, offset: i64) -> SentRecord {
+        SentRecord {
+            route,
+            offset,
+            bytes: 10,
+            counts: Counts::Copied,
+            sample: true,
+        }
+    }
+
+    fn refusal(route: usize, offset: i64) -> Refusal {
+        Refusal {
+            route,
+            offset,
+            error: KafkaError::MessageProduction(
+                rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge,
+            ),
+            record: None,
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_moves_past_acknowledged_records_only() {
+        let mut tally = Tally::default();
+        tally.delivered(record(0, 5), 100, 1000);
+        tally.delivered(record(0, 6), 101, 1000);
+        // Offsets 7 and 8 are gaps (a transaction marker): the next record is 9.
+        tally.delivered(record(0, 9), 102, 1000);
+        let growth = &tally.growth[&0];
+        assert_eq!(
+            (growth.next_offset, growth.copied, growth.bytes),
+            (10, 3, 30)
+        );
+        // Nothing was said of route 1: its checkpoint does not move.
+        assert!(!tally.growth.contains_key(&1));
+    }
+
+    #[test]
+    fn a_refused_record_stops_its_route_and_no_other() {
+        let mut tally = Tally::default();
+        tally.delivered(record(0, 1), 10, 1000);
+        tally.refused(refusal(0, 2), Counts::Copied, OnRefusal::Stall);
+        // Later records of the route went through, but the checkpoint stays at 2.
+        tally.delivered(record(0, 3), 11, 1000);
+        tally.refused(refusal(0, 4), Counts::Copied, OnRefusal::Stall);
+        tally.delivered(record(1, 7), 50, 1000);
+        assert_eq!(tally.growth[&0].next_offset, 2);
+        assert_eq!(tally.blocked[&0].offset, 2);
+        assert_eq!(tally.growth[&1].next_offset, 8);
+    }
+
+    #[test]
+    fn topic_task_policies_move_past_a_refused_record() {
+        let mut tally = Tally::default();
+        tally.refused(refusal(0, 2), Counts::Copied, OnRefusal::Discard);
+        tally.refused(refusal(1, 4), Counts::Copied, OnRefusal::DeadLetter);
+        assert_eq!(
+            (tally.growth[&0].next_offset, tally.growth[&0].discarded),
+            (3, 1)
+        );
+        assert_eq!(tally.growth[&1].next_offset, 5);
+        assert_eq!(tally.dead_letters.len(), 1);
+        assert!(tally.blocked.is_empty());
+    }
+
+    #[test]
+    fn samples_fall_every_mapping_every_records_and_at_the_newest() {
+        let mut tally = Tally::default();
+        for offset in 0..25 {
+            tally.delivered(record(0, offset), 1000 + offset, 10);
+        }
+        let sampled: Vec<i64> = tally
+            .mappings
+            .iter()
+            .map(|(_, m)| m.source_offset)
+            .collect();
+        assert_eq!(sampled, vec![0, 10, 20]);
+        assert_eq!(tally.newest[&0].source_offset, 24);
+        assert_eq!(tally.newest[&0].target_offset, 1024);
+    }
+
+    #[test]
+    fn a_grown_checkpoint_adds_counters_and_clears_a_stall() {
+        let stored = Checkpoint {
+            next_offset: 4,
+            copied: 4,
+            lost: 2,
+            stalled: Some(crate::store::Stall {
+                offset: 4,
+                code: "MessageSizeTooLarge".into(),
+                message: "too large".into(),
+            }),
+            ..Checkpoint::default()
+        };
+        let growth = Checkpoint {
+            next_offset: 6,
+            copied: 2,
+            ..Checkpoint::default()
+        };
+        let next = grown(&stored, &growth);
+        assert_eq!((next.next_offset, next.copied, next.lost), (6, 6, 2));
+        assert!(next.stalled.is_none());
+    }
+}

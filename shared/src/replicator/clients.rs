@@ -1,0 +1,48 @@
+//! The librdkafka settings of a worker's clients.
+
+use crate::kafka::ClusterAccess;
+
+/// The consumer settings of every worker. It reads by manual assignment from its own
+/// checkpoints; librdkafka wants a group for assign(), but it is never joined or
+/// committed to.
+pub fn consumer_config(source: &ClusterAccess, task_id: &str) -> rdkafka::ClientConfig {
+    let mut config = source.client_config();
+    config
+        .set("group.id", format!("ksync-replicator-{task_id}"))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        // A position outside the log (retention deleted records before they were copied,
+        // or the topic was re-created) is an error the worker reports and handles,
+        // never a silent jump (DESIGN §3 "What the copy reports").
+        .set("auto.offset.reset", "error")
+        // Small prefetch: local mode runs up to 20 workers per task in one process. A
+        // full prefetch queue must not idle the worker for librdkafka's default second.
+        // A record larger than these limits is still fetched whole (KIP-74); the
+        // response limit stays librdkafka's 100 MB default `receive.message.max.bytes`.
+        .set("fetch.max.bytes", "1048576")
+        .set("max.partition.fetch.bytes", "524288")
+        .set("queued.max.messages.kbytes", "512")
+        .set("fetch.queue.backoff.ms", "5")
+        .set("enable.partition.eof", "false");
+    config
+}
+
+/// The producer settings of every worker: idempotent, acknowledged by all in-sync
+/// replicas, batched.
+pub fn producer_config(target: &ClusterAccess) -> rdkafka::ClientConfig {
+    let mut config = target.client_config();
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.kbytes", "8192")
+        .set("message.timeout.ms", "120000")
+        // Keys land where the Java client's murmur2 partitioner puts them (DESIGN §3).
+        .set("partitioner", "murmur2_random")
+        // The broker enforces each topic's `max.message.bytes`; the client must never be
+        // the tighter limit, so it allows what a broker accepts in one request at
+        // Kafka's default `socket.request.max.bytes` (100 MiB).
+        .set("message.max.bytes", "104857600");
+    config
+}

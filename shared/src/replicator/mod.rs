@@ -1,0 +1,176 @@
+//! A replicator worker: holds one slot of one task by lease, owns the partitions the
+//! task's assignment gives that slot, copies them from the source to the target in
+//! batches, and checkpoints a batch only after the target has acknowledged every record
+//! of it. Runs until told to stop (locally) or until just before its Lambda deadline; a
+//! worker that loses its lease stops without writing, and one that loses a partition
+//! stops copying it (DESIGN §3 "Ownership", "Delivery").
+//!
+//! - `worker`: the loop; `ownership`: taking partitions and checking them against the
+//!   source log; `batch`: when a checkpoint may advance; `send`: the producer and what
+//!   its answers mean; `handling`: processing and refusal policy; `clients`: settings.
+
+mod batch;
+mod clients;
+mod handling;
+mod ownership;
+mod read;
+mod send;
+mod settle;
+mod worker;
+
+use std::time::{Duration, Instant};
+
+use rdkafka::error::KafkaError;
+use tokio_util::sync::CancellationToken;
+
+pub use clients::{consumer_config, producer_config};
+pub use send::ORIGIN_HEADER;
+
+use crate::kafka::AccessError;
+use crate::services::Services;
+use crate::store::{Level, StoreError};
+
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    /// How long a slot's lease lasts unless renewed. The dispatcher starts a worker for
+    /// a slot whose lease has expired, so a dead worker's slot waits at most this long.
+    pub lease_ttl: Duration,
+    /// How often the lease is renewed; well under `lease_ttl`.
+    pub renew_every: Duration,
+    /// How often the worker re-reads its task and partitions: they may grow or be
+    /// re-spread, `processing` or `on_error` may have been changed by a PATCH, and a
+    /// stalled partition is tried again. Bounds how soon a live edit takes effect.
+    pub reassign_every: Duration,
+    /// A batch is sent once it has this many records ...
+    pub batch_records: usize,
+    /// ... or this many bytes ...
+    pub batch_bytes: usize,
+    /// ... or after waiting this long for more records.
+    pub batch_window: Duration,
+    /// An offset mapping sample is kept at least every this many records per partition.
+    pub mapping_every: i64,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            lease_ttl: Duration::from_secs(30),
+            renew_every: Duration::from_secs(10),
+            reassign_every: Duration::from_secs(10),
+            batch_records: 10_000,
+            batch_bytes: 16 * 1024 * 1024,
+            batch_window: Duration::from_millis(200),
+            mapping_every: 1000,
+        }
+    }
+}
+
+/// Why a worker stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WorkerExit {
+    /// Told to stop, or its deadline came: everything acknowledged is checkpointed.
+    Stopped,
+    /// Another worker holds the slot (never started, or taken over).
+    LeaseLost,
+    /// The slot no longer exists (fewer partitions) or the task is not running.
+    NothingToDo,
+    /// A message could not be processed under the `retain` policy: the task is failed.
+    TaskFailed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Cluster(#[from] AccessError),
+    #[error("kafka: {context}: {source}")]
+    Kafka {
+        context: &'static str,
+        source: KafkaError,
+    },
+    #[error("delivery to the target failed: {0}")]
+    Delivery(KafkaError),
+    #[error("the producer was dropped")]
+    ProducerGone,
+    #[error("a blocking task failed: {0}")]
+    Join(String),
+    /// The task cannot run as configured (a connection is gone, processing does not
+    /// compile): retrying will not help until someone changes it.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl WorkerError {
+    /// Errors a retry may get past (a broker restarting, a leader moving, a timeout).
+    /// They are retried with capped backoff and logged, never made events.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, WorkerError::Config(_))
+    }
+}
+
+fn kafka(context: &'static str) -> impl Fn(KafkaError) -> WorkerError {
+    move |source| WorkerError::Kafka { context, source }
+}
+
+/// One slot's worker.
+pub struct Worker<'a> {
+    pub services: &'a Services,
+    pub tenant: String,
+    pub task_id: String,
+    pub slot: usize,
+    pub owner: String,
+    pub settings: WorkerSettings,
+}
+
+impl Worker<'_> {
+    /// Runs until `stop` is cancelled, `deadline` passes, the lease is lost or the slot
+    /// has nothing to do.
+    pub async fn run(
+        &self,
+        stop: &CancellationToken,
+        deadline: Option<Instant>,
+    ) -> Result<WorkerExit, WorkerError> {
+        let store = &self.services.store;
+        let Some(mut lease) = store
+            .acquire_lease(
+                &self.task_id,
+                self.slot as u32,
+                &self.owner,
+                self.settings.lease_ttl.as_millis() as i64,
+            )
+            .await?
+        else {
+            return Ok(WorkerExit::LeaseLost);
+        };
+        let outcome = self.run_holding(&mut lease, stop, deadline).await;
+        if !matches!(
+            outcome,
+            Ok(WorkerExit::LeaseLost) | Err(WorkerError::Store(StoreError::Fenced { .. }))
+        ) {
+            // Free the slot at once for whoever runs next; losing it already is fine.
+            let _ = store.release_lease(&lease).await;
+        }
+        match outcome {
+            Err(WorkerError::Store(StoreError::Fenced { .. })) => Ok(WorkerExit::LeaseLost),
+            other => other,
+        }
+    }
+}
+
+/// Records a worker failure: an event when someone must act, a log line when a retry
+/// may get past it (no event per retry).
+pub async fn report_failure(services: &Services, task_id: &str, slot: usize, error: &WorkerError) {
+    if error.is_transient() {
+        tracing::info!(task = task_id, slot, %error, "worker stopped; it retries from its checkpoint");
+        return;
+    }
+    let message = format!("worker of slot {slot} stopped: {error}");
+    if let Err(e) = services
+        .store
+        .add_event(task_id, Level::Error, "replication", &message)
+        .await
+    {
+        tracing::warn!(task = task_id, error = %e, "could not record an event");
+    }
+}

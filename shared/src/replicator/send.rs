@@ -1,0 +1,142 @@
+//! Handing records to the target's producer, and what its answers mean.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::{WorkerError, clients::producer_config, kafka};
+use crate::kafka::ClusterAccess;
+use crate::topology::TIMEOUT;
+
+/// The header every replicated record carries: the cluster id it was copied from. A
+/// record whose origin is the target itself is not copied back, so two tasks syncing a
+/// pair of clusters both ways do not echo.
+pub const ORIGIN_HEADER: &str = "ksync.origin.cluster";
+
+/// How long `send` waits for room in a full producer queue before it gives up.
+const QUEUE_FULL_LIMIT: Duration = Duration::from_secs(300);
+
+/// Whether the target refuses a record for good: retrying the same record cannot help
+/// until someone changes the target (DESIGN §3). Anything else is transient.
+pub fn refused_for_good(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        code,
+        MessageSizeTooLarge
+            | MessageBatchTooLarge
+            | TopicAuthorizationFailed
+            | ClusterAuthorizationFailed
+            | PolicyViolation
+            | InvalidRecord
+            | InvalidTimestamp
+            | InvalidTopic
+            | UnknownTopicOrPartition
+            | UnknownTopic
+            | UnknownPartition
+    )
+}
+
+/// The error code of a produce or delivery failure, if it has one.
+pub fn error_code(error: &KafkaError) -> Option<RDKafkaErrorCode> {
+    match error {
+        KafkaError::MessageProduction(code) => Some(*code),
+        other => other.rdkafka_error_code(),
+    }
+}
+
+/// The record's headers without any origin header, or `None` when its origin is the
+/// target cluster. Order, repeated names and null values are kept as they are.
+pub fn copy_headers(
+    message: &rdkafka::message::BorrowedMessage<'_>,
+    target_cluster_id: &str,
+) -> Option<OwnedHeaders> {
+    let mut headers = OwnedHeaders::new();
+    if let Some(existing) = message.headers() {
+        for header in existing.iter() {
+            if header.key == ORIGIN_HEADER {
+                if header.value == Some(target_cluster_id.as_bytes()) {
+                    return None;
+                }
+                continue;
+            }
+            headers = headers.insert(header);
+        }
+    }
+    Some(headers)
+}
+
+/// The process's producer for a target cluster, made on first use. Workers share it:
+/// one client batches every partition's records into fewer, larger requests, with one
+/// bounded queue for the whole process. A producer that failed a delivery is replaced.
+pub fn shared_producer(target: &ClusterAccess) -> Result<Arc<FutureProducer>, WorkerError> {
+    let mut producers = PRODUCERS.lock().expect("producer cache poisoned");
+    producers.retain(|(_, producer)| producer.client().fatal_error().is_none());
+    if let Some((_, producer)) = producers.iter().find(|(access, _)| access == target) {
+        return Ok(producer.clone());
+    }
+    let producer: Arc<FutureProducer> = Arc::new(
+        producer_config(target)
+            .create()
+            .map_err(kafka("producer"))?,
+    );
+    producers.push((target.clone(), producer.clone()));
+    Ok(producer)
+}
+
+static PRODUCERS: Mutex<Vec<(ClusterAccess, Arc<FutureProducer>)>> = Mutex::new(Vec::new());
+
+/// What handing a record to the producer came to.
+pub enum Sent {
+    Queued(DeliveryFuture),
+    /// The producer refused it at once, for good (e.g. the target topic is gone).
+    Refused(KafkaError),
+}
+
+/// Enqueues a record, waiting while the producer queue is full. The shared producer may
+/// not know a partition added since it last read the topic's metadata: it reads it
+/// again once, then retries.
+pub async fn send(
+    producer: &Arc<FutureProducer>,
+    mut record: FutureRecord<'_, [u8], [u8]>,
+) -> Result<Sent, WorkerError> {
+    let started = std::time::Instant::now();
+    let mut refreshed = false;
+    loop {
+        match producer.send_result(record) {
+            Ok(delivery) => return Ok(Sent::Queued(delivery)),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                record = returned;
+                if started.elapsed() > QUEUE_FULL_LIMIT {
+                    return Err(WorkerError::Delivery(KafkaError::MessageProduction(
+                        RDKafkaErrorCode::QueueFull,
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::UnknownPartition), returned))
+                if !refreshed =>
+            {
+                record = returned;
+                refreshed = true;
+                let (producer, topic) = (producer.clone(), record.topic.to_owned());
+                tokio::task::spawn_blocking(move || {
+                    producer
+                        .client()
+                        .fetch_metadata(Some(&topic), TIMEOUT)
+                        .map(drop)
+                })
+                .await
+                .map_err(|e| WorkerError::Join(e.to_string()))?
+                .map_err(kafka("metadata"))?;
+            }
+            Err((e, _)) if error_code(&e).is_some_and(refused_for_good) => {
+                return Ok(Sent::Refused(e));
+            }
+            Err((e, _)) => return Err(WorkerError::Delivery(e)),
+        }
+    }
+}

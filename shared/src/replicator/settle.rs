@@ -1,0 +1,213 @@
+//! Settling a batch: waiting for the target's answers, then checkpointing what it
+//! acknowledged, under the partitions' ownership.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use rdkafka::message::{Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::FutureProducer;
+
+use super::batch::{Batch, Refusal, grown};
+use super::handling::Handling;
+use super::read::dead_letter;
+use super::send::{Sent, error_code, send};
+use super::worker::{Copying, ReadState};
+use super::{Worker, WorkerError};
+use crate::error_policy::{Decision, Origin, decide};
+use crate::processing::ProcessingError;
+use crate::store::{Lease, Owned, PartitionRef, Stall};
+
+impl Worker<'_> {
+    /// Settles every pending batch, oldest first; whether the consumer must be assigned
+    /// again (see [`Worker::settle`]).
+    pub(super) async fn settle_all(
+        &self,
+        lease: &Lease,
+        producer: &Arc<FutureProducer>,
+        handling: &Handling,
+        copying: &mut Copying,
+        pending: &mut VecDeque<Batch>,
+    ) -> Result<bool, WorkerError> {
+        let mut reassign = false;
+        while let Some(batch) = pending.pop_front() {
+            reassign |= self
+                .settle(lease, producer, handling, copying, batch)
+                .await?;
+        }
+        Ok(reassign)
+    }
+
+    /// Waits for every record of the batch to be acknowledged, then checkpoints it. Only
+    /// what the target acknowledged is checkpointed; a transient delivery failure stops
+    /// the worker with its checkpoint before the batch. True when what the consumer
+    /// reads must change: a partition stalled, was lost to another worker, or came out
+    /// of a stall.
+    pub(super) async fn settle(
+        &self,
+        lease: &Lease,
+        producer: &Arc<FutureProducer>,
+        handling: &Handling,
+        copying: &mut Copying,
+        mut batch: Batch,
+    ) -> Result<bool, WorkerError> {
+        let policy = handling.on_refusal();
+        batch
+            .acknowledged(self.settings.mapping_every, policy)
+            .await?;
+        let mut tally = batch.tally;
+        for refusal in std::mem::take(&mut tally.dead_letters) {
+            let source = copying.reading[refusal.route].route.source.clone();
+            self.send_refused_to_dead_letter(producer, handling, &source, refusal)
+                .await?;
+        }
+        // Every checkpoint also keeps a sample at its own position.
+        let mut mappings = tally.mappings;
+        let sampled: HashSet<(usize, i64)> = mappings
+            .iter()
+            .map(|(r, m)| (*r, m.source_offset))
+            .collect();
+        for (route, mapping) in tally.newest {
+            if !sampled.contains(&(route, mapping.source_offset)) {
+                mappings.push((route, mapping));
+            }
+        }
+        let mut reassign = false;
+        let mut checkpoints = Vec::new();
+        let mut stalls = Vec::new();
+        let routes: HashSet<usize> = tally
+            .growth
+            .keys()
+            .chain(tally.blocked.keys())
+            .copied()
+            .collect();
+        for route in routes {
+            let source = &copying.reading[route].route.source;
+            let Some(owned) = copying.owned.get(source) else {
+                continue;
+            };
+            let state = copying.states[route];
+            if owned.checkpoint.stalled.is_some() && !matches!(state, ReadState::Probe(_)) {
+                // Records read before the stall was known: they are sent again later.
+                continue;
+            }
+            let mut checkpoint = match tally.growth.get(&route) {
+                Some(growth) => grown(&owned.checkpoint, growth),
+                None => owned.checkpoint.clone(),
+            };
+            if let Some(refusal) = tally.blocked.get(&route) {
+                let stall = Stall {
+                    offset: refusal.offset,
+                    code: error_code(&refusal.error)
+                        .map_or_else(|| "unknown".to_owned(), |c| format!("{c:?}")),
+                    message: refusal.error.to_string(),
+                };
+                checkpoint.next_offset = refusal.offset;
+                checkpoint.stalled = Some(stall.clone());
+                stalls.push((source.clone(), stall));
+                copying.states[route] = ReadState::Skip;
+                reassign = true;
+            } else if matches!(state, ReadState::Probe(_)) {
+                // Its refused record went through: it is read as usual again.
+                copying.states[route] = ReadState::Copy;
+                reassign = true;
+            }
+            let version = owned.version;
+            checkpoints.push((
+                source.clone(),
+                Owned {
+                    checkpoint,
+                    version,
+                },
+            ));
+        }
+        let mappings: Vec<(PartitionRef, _)> = mappings
+            .into_iter()
+            .map(|(route, m)| (copying.reading[route].route.source.clone(), m))
+            .collect();
+        let committed = self
+            .services
+            .store
+            .commit_checkpoints(lease, checkpoints, &mappings)
+            .await?;
+        copying.owned.extend(committed.owned);
+        for p in &committed.lost {
+            // Another worker took it: it is that worker's now.
+            copying.owned.remove(p);
+            if let Some(route) = copying.find(&p.topic, p.partition) {
+                copying.states[route] = ReadState::Skip;
+            }
+            reassign = true;
+        }
+        for (p, stall) in stalls {
+            self.report_stall(&p, &stall).await;
+        }
+        Ok(reassign)
+    }
+
+    /// A record the target refused, sent to the topic task's dead-letter topic with the
+    /// target's error as the reason.
+    async fn send_refused_to_dead_letter(
+        &self,
+        producer: &Arc<FutureProducer>,
+        handling: &Handling,
+        source: &PartitionRef,
+        refusal: Refusal,
+    ) -> Result<(), WorkerError> {
+        let Some(topic) = handling.dead_letter_topic() else {
+            return Ok(());
+        };
+        let Some(record) = refusal.record else {
+            return Ok(());
+        };
+        let error = ProcessingError {
+            kind: "target_refused",
+            reason: refusal.error.to_string(),
+        };
+        let extra = dead_letter_headers(source, refusal.offset, &record, &error);
+        let headers = record.headers().cloned().unwrap_or_else(OwnedHeaders::new);
+        let out = dead_letter(
+            topic,
+            headers,
+            &extra,
+            record.key(),
+            record.payload(),
+            record.timestamp().to_millis(),
+        );
+        match send(producer, out).await? {
+            Sent::Queued(delivery) => {
+                delivery
+                    .await
+                    .map_err(|_| WorkerError::ProducerGone)?
+                    .map_err(|(e, _)| WorkerError::Delivery(e))?;
+                Ok(())
+            }
+            Sent::Refused(e) => Err(WorkerError::Delivery(e)),
+        }
+    }
+}
+
+/// The error-policy headers of a refused record from `source` at `offset`, as
+/// `decide` writes them.
+fn dead_letter_headers(
+    source: &PartitionRef,
+    offset: i64,
+    record: &OwnedMessage,
+    error: &ProcessingError,
+) -> Vec<(&'static str, String)> {
+    let at = Origin {
+        topic: &source.topic,
+        partition: source.partition,
+        offset,
+        timestamp: record.timestamp().to_millis(),
+    };
+    match decide(
+        &crate::task::OnError::DeadLetter {
+            topic: String::new(),
+        },
+        error,
+        &at,
+    ) {
+        Decision::DeadLetter { headers, .. } => headers,
+        _ => Vec::new(),
+    }
+}

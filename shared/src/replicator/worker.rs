@@ -1,0 +1,394 @@
+//! The worker loop: read a batch, send it, checkpoint it once acknowledged; re-check the
+//! task and the slot's partitions now and then, at a batch boundary.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use super::batch::{Batch, OnRefusal};
+use super::handling::Handling;
+use super::send::shared_producer;
+use super::{Worker, WorkerError, WorkerExit, consumer_config, kafka};
+use crate::assignment::Route;
+use crate::kafka::ClusterAccess;
+use crate::lifecycle::{TaskRecord, TaskState};
+use crate::store::{Lease, Level, Owned, PartitionRef, StoreError};
+use crate::task::TaskSpec;
+use crate::topology::{TIMEOUT, task_routes};
+
+/// How soon a worker looks again for a target topic or partition that is not there yet.
+const INCOMPLETE_RECHECK: Duration = Duration::from_secs(1);
+
+/// How many sent batches may wait for their acknowledgements while the next is read.
+/// Checkpoints still follow in order, each only after its batch is acknowledged; what a
+/// killed worker copies again is at most this many batches and the one being read.
+const MAX_PENDING_BATCHES: usize = 1;
+
+/// A target record's key and value, borrowed from the source record or its outputs; a
+/// null stays null.
+pub(super) type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// What the worker knows about the task while it runs.
+pub(super) struct Context {
+    pub(super) task: TaskRecord,
+    pub(super) source: ClusterAccess,
+    pub(super) target: ClusterAccess,
+    pub(super) source_cluster_id: String,
+    pub(super) target_cluster_id: String,
+}
+
+/// A route with where its records go on the target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Placed {
+    pub(super) route: Route,
+    pub(super) target_partition: Option<i32>,
+}
+
+/// How the worker treats records of a route it reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ReadState {
+    Copy,
+    /// A stalled route tried again: only its refused record is sent (`true` once it is)
+    /// until the target's answer is known.
+    Probe(bool),
+    /// Stalled, or lost to another worker, since the consumer was last assigned.
+    Skip,
+}
+
+/// What the worker copies now.
+#[derive(Default)]
+pub(super) struct Copying {
+    /// This slot's routes that can be placed on the target.
+    pub(super) mine: Vec<Placed>,
+    /// Whether every route of the slot could be placed.
+    pub(super) complete: bool,
+    /// The checkpoint of each partition this worker owns.
+    pub(super) owned: HashMap<PartitionRef, Owned>,
+    /// The routes the consumer reads; batches refer to them by index.
+    pub(super) reading: Vec<Placed>,
+    pub(super) states: Vec<ReadState>,
+    pub(super) index: HashMap<String, HashMap<i32, usize>>,
+}
+
+impl Copying {
+    pub(super) fn find(&self, topic: &str, partition: i32) -> Option<usize> {
+        self.index.get(topic)?.get(&partition).copied()
+    }
+
+    /// Assigns the consumer every owned route of the slot at its checkpoint, leaving
+    /// stalled ones out unless `probe` (then each sends its refused record once more).
+    pub(super) fn assign(
+        &mut self,
+        consumer: &StreamConsumer,
+        probe: bool,
+    ) -> Result<(), WorkerError> {
+        let mut assignment = TopicPartitionList::new();
+        self.reading.clear();
+        self.states.clear();
+        self.index.clear();
+        for placed in &self.mine {
+            let source = &placed.route.source;
+            let Some(owned) = self.owned.get(source) else {
+                continue;
+            };
+            let state = match owned.checkpoint.stalled {
+                None => ReadState::Copy,
+                Some(_) if probe => ReadState::Probe(false),
+                Some(_) => continue,
+            };
+            let next = owned.checkpoint.next_offset;
+            let offset = if next < 0 {
+                Offset::Beginning
+            } else {
+                Offset::Offset(next)
+            };
+            assignment
+                .add_partition_offset(&source.topic, source.partition, offset)
+                .map_err(kafka("assign"))?;
+            let route = self.reading.len();
+            self.index
+                .entry(source.topic.clone())
+                .or_default()
+                .insert(source.partition, route);
+            self.reading.push(placed.clone());
+            self.states.push(state);
+        }
+        consumer.assign(&assignment).map_err(kafka("assign"))
+    }
+
+    fn stalled(&self) -> bool {
+        self.owned.values().any(|o| o.checkpoint.stalled.is_some())
+    }
+}
+
+/// How one batch's reading ended.
+#[derive(Default)]
+pub(super) struct Read {
+    /// `retain`: a message could not be processed; the task fails with this reason.
+    pub(super) failure: Option<String>,
+    /// The consumer found a position outside the source log.
+    pub(super) out_of_range: bool,
+}
+
+impl Worker<'_> {
+    async fn context(&self) -> Result<Option<Context>, WorkerError> {
+        let store = &self.services.store;
+        let task = match store.get_task(&self.tenant, &self.task_id).await {
+            Ok(task) => task,
+            Err(StoreError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if task.state != TaskState::Running {
+            return Ok(None);
+        }
+        let [source_id, target_id] = task.spec.connection_ids();
+        let lookup = |e: crate::services::AccessLookupError| WorkerError::Config(e.to_string());
+        let source = self
+            .services
+            .access(&self.tenant, source_id)
+            .await
+            .map_err(lookup)?;
+        let target = self
+            .services
+            .access(&self.tenant, target_id)
+            .await
+            .map_err(lookup)?;
+        let source_cluster_id = store
+            .get_connection(&self.tenant, source_id)
+            .await?
+            .cluster_id;
+        let target_cluster_id = store
+            .get_connection(&self.tenant, target_id)
+            .await?
+            .cluster_id;
+        Ok(Some(Context {
+            task,
+            source,
+            target,
+            source_cluster_id,
+            target_cluster_id,
+        }))
+    }
+
+    /// This slot's routes whose target topic exists, each with the target partition its
+    /// records go to (`None`: by key), and whether every route of the slot is placed.
+    /// An instance task with `same_partition` needs the same partition on the target; a
+    /// topic task uses it when the target has it. A route that cannot be placed yet
+    /// waits for metadata sync to create its topic or partition. `None`: the slot is
+    /// beyond the task's slot count.
+    async fn my_routes(
+        &self,
+        context: &Context,
+    ) -> Result<Option<(Vec<Placed>, bool)>, WorkerError> {
+        let all = task_routes(&context.source, &context.task.spec).await?;
+        let assignment = self
+            .services
+            .store
+            .refresh_assignment(&self.task_id, &all)
+            .await?;
+        if self.slot >= assignment.slots {
+            return Ok(None);
+        }
+        let target_partitions = context.target.topic_partitions(TIMEOUT).await?;
+        let mine = assignment.routes_of_slot(all, self.slot);
+        let wanted = mine.len();
+        let placed: Vec<Placed> = mine
+            .into_iter()
+            .filter_map(|route| {
+                let available = *target_partitions.get(&route.target_topic)? as i32;
+                let partition = route.source.partition;
+                let target_partition = match &context.task.spec {
+                    TaskSpec::Instance(i) if i.same_partition => {
+                        Some((partition < available).then_some(partition)?)
+                    }
+                    TaskSpec::Instance(_) => None,
+                    TaskSpec::Topic(_) => (partition < available).then_some(partition),
+                };
+                Some(Placed {
+                    route,
+                    target_partition,
+                })
+            })
+            .collect();
+        let complete = placed.len() == wanted;
+        Ok(Some((placed, complete)))
+    }
+
+    /// Makes the slot's routes `fresh`: drops partitions no longer the slot's, takes the
+    /// new ones (at their checkpoints in the store now), and assigns the consumer.
+    async fn adopt(
+        &self,
+        lease: &Lease,
+        context: &Context,
+        consumer: &StreamConsumer,
+        copying: &mut Copying,
+        (fresh, complete): (Vec<Placed>, bool),
+    ) -> Result<(), WorkerError> {
+        let wanted: HashSet<&PartitionRef> = fresh.iter().map(|p| &p.route.source).collect();
+        copying.owned.retain(|p, _| wanted.contains(p));
+        let new: Vec<PartitionRef> = fresh
+            .iter()
+            .map(|p| p.route.source.clone())
+            .filter(|p| !copying.owned.contains_key(p))
+            .collect();
+        self.take(lease, &context.source, new, &mut copying.owned)
+            .await?;
+        copying.mine = fresh;
+        copying.complete = complete;
+        copying.assign(consumer, true)
+    }
+
+    pub(super) async fn run_holding(
+        &self,
+        lease: &mut Lease,
+        stop: &CancellationToken,
+        deadline: Option<Instant>,
+    ) -> Result<WorkerExit, WorkerError> {
+        let store = &self.services.store;
+        let Some(mut context) = self.context().await? else {
+            return Ok(WorkerExit::NothingToDo);
+        };
+        let Some(routes) = self.my_routes(&context).await? else {
+            return Ok(WorkerExit::NothingToDo);
+        };
+        let consumer: StreamConsumer = consumer_config(&context.source, &self.task_id)
+            .create()
+            .map_err(kafka("consumer"))?;
+        let producer = shared_producer(&context.target)?;
+        let mut copying = Copying::default();
+        self.adopt(lease, &context, &consumer, &mut copying, routes)
+            .await?;
+        let mut handling = Handling::of(&context.task.spec)?;
+        let (mut renewed, mut rechecked) = (Instant::now(), Instant::now());
+        let mut reported_kinds: HashSet<&'static str> = HashSet::new();
+        // Batches sent and not yet checkpointed, oldest first.
+        let mut pending: VecDeque<Batch> = VecDeque::new();
+        loop {
+            if stop.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
+                self.settle_all(lease, &producer, &handling, &mut copying, &mut pending)
+                    .await?;
+                return Ok(WorkerExit::Stopped);
+            }
+            if renewed.elapsed() >= self.settings.renew_every {
+                store
+                    .renew_lease(lease, self.settings.lease_ttl.as_millis() as i64)
+                    .await?;
+                renewed = Instant::now();
+            }
+            let recheck = if copying.complete {
+                self.settings.reassign_every
+            } else {
+                INCOMPLETE_RECHECK
+            };
+            if rechecked.elapsed() >= recheck {
+                rechecked = Instant::now();
+                let Some(fresh) = self.context().await? else {
+                    self.settle_all(lease, &producer, &handling, &mut copying, &mut pending)
+                        .await?;
+                    return Ok(WorkerExit::NothingToDo);
+                };
+                let Some(routes) = self.my_routes(&fresh).await? else {
+                    self.settle_all(lease, &producer, &handling, &mut copying, &mut pending)
+                        .await?;
+                    return Ok(WorkerExit::NothingToDo);
+                };
+                let edited = fresh.task.spec != context.task.spec;
+                if edited || routes.0 != copying.mine || copying.stalled() {
+                    // At a batch boundary: what was sent is checkpointed under the old
+                    // handling and routes first.
+                    self.settle_all(lease, &producer, &handling, &mut copying, &mut pending)
+                        .await?;
+                    if edited {
+                        handling = Handling::of(&fresh.task.spec)?;
+                    }
+                    context = fresh;
+                    self.adopt(lease, &context, &consumer, &mut copying, routes)
+                        .await?;
+                }
+            }
+
+            let mut batch = Batch::default();
+            let read = self
+                .read_batch(
+                    &context,
+                    &consumer,
+                    &producer,
+                    &handling,
+                    &mut copying,
+                    &mut batch,
+                    stop,
+                    &mut reported_kinds,
+                )
+                .await?;
+            let idle = batch.records == 0;
+            if !idle {
+                pending.push_back(batch);
+            }
+            let mut reassign = false;
+            if idle || read.failure.is_some() || read.out_of_range {
+                reassign |= self
+                    .settle_all(lease, &producer, &handling, &mut copying, &mut pending)
+                    .await?;
+            }
+            // The target acknowledges earlier batches while later ones are read and sent.
+            while pending.len() > MAX_PENDING_BATCHES {
+                let oldest = pending.pop_front().expect("more than one pending batch");
+                reassign |= self
+                    .settle(lease, &producer, &handling, &mut copying, oldest)
+                    .await?;
+            }
+            if let Some(reason) = read
+                .failure
+                .or_else(|| self.failure_of(&copying, &handling))
+            {
+                // `retain`: the checkpoint stays before the message; no retries.
+                self.settle_all(lease, &producer, &handling, &mut copying, &mut pending)
+                    .await?;
+                self.fail_task(&reason).await?;
+                return Ok(WorkerExit::TaskFailed);
+            }
+            if read.out_of_range {
+                let partitions: Vec<PartitionRef> = copying.owned.keys().cloned().collect();
+                self.hold_to_log(lease, &context.source, partitions, &mut copying.owned)
+                    .await?;
+                reassign = true;
+            }
+            if reassign {
+                self.settle_all(lease, &producer, &handling, &mut copying, &mut pending)
+                    .await?;
+                copying.assign(&consumer, false)?;
+            }
+        }
+    }
+
+    /// Under `retain`, a record the target refused fails the task.
+    fn failure_of(&self, copying: &Copying, handling: &Handling) -> Option<String> {
+        if handling.on_refusal() != OnRefusal::Fail {
+            return None;
+        }
+        copying.owned.iter().find_map(|(p, owned)| {
+            let stall = owned.checkpoint.stalled.as_ref()?;
+            Some(format!(
+                "the target refused the record {}/{} at offset {} ({}: {})",
+                p.topic, p.partition, stall.offset, stall.code, stall.message
+            ))
+        })
+    }
+
+    async fn fail_task(&self, reason: &str) -> Result<(), WorkerError> {
+        let store = &self.services.store;
+        store
+            .update_task(&self.tenant, &self.task_id, |task| {
+                Ok(task.with_state(TaskState::Failed, Some(reason.to_owned())))
+            })
+            .await?;
+        let message = format!("state failed: {reason}");
+        let _ = store
+            .add_event(&self.task_id, Level::Error, "state", &message)
+            .await;
+        Ok(())
+    }
+}

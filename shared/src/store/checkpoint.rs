@@ -1,0 +1,359 @@
+//! Checkpoints, offset-mapping samples and the slot assignment, and who may write them
+//! (DESIGN §3 "Ownership", "Delivery").
+//!
+//! A partition has one owner at a time. A worker takes a partition by rewriting its
+//! checkpoint item conditioned on the version it read; each of its commits is then
+//! conditioned on the version its own last write left. Another worker's take bumps the
+//! version, so the former owner's next commit of that partition fails, and it learns that
+//! it lost the partition. Checkpoint items are deleted only with their task, so versions
+//! never go back and a stale owner's condition cannot hold again (no ABA). Every write
+//! also checks the slot's lease epoch, which fences a worker that lost its whole slot.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    BackendError, Condition, Key, Lease, PartitionRef, Result, Store, StoreError, Write, decode,
+    encode, mapping_sk, partition_sk, task_pk,
+};
+use crate::assignment::{Assignment, Route};
+
+/// How often a take or a commit is tried again when a condition fails for a reason that
+/// re-reading can settle.
+const ATTEMPTS: usize = 5;
+/// One transaction holds 100 writes: the lease check and 99 more.
+const CHUNK: usize = 99;
+
+/// How far a partition's copy has come: the next source offset to copy, and what was
+/// copied, skipped or lost before it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub next_offset: i64,
+    #[serde(default)]
+    pub copied: u64,
+    #[serde(default)]
+    pub bytes: u64,
+    /// Topic-level tasks: messages skipped by the `discard` policy.
+    #[serde(default)]
+    pub discarded: u64,
+    /// Topic-level tasks: messages sent to the dead-letter topic.
+    #[serde(default)]
+    pub dead_lettered: u64,
+    /// Records retention deleted from the source before they were copied.
+    #[serde(default)]
+    pub lost: u64,
+    /// Set while the target refuses the record at `next_offset` for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalled: Option<Stall>,
+}
+
+/// The `next_offset` of a partition that has never been copied: librdkafka's
+/// `OFFSET_BEGINNING`, so that "from the log start" is told apart from offset 0 (which
+/// retention may already have deleted past).
+pub const FROM_BEGINNING: i64 = -2;
+
+/// A record the target refused for good, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stall {
+    pub offset: i64,
+    /// The target's error code name (e.g. `MessageSizeTooLarge`).
+    pub code: String,
+    pub message: String,
+}
+
+/// A source offset and the target offset the same record landed at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetMapping {
+    pub source_offset: i64,
+    pub target_offset: i64,
+}
+
+/// A partition's checkpoint as its owner holds it: `version` is the stored item's after
+/// the owner's last write, the condition of its next commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owned {
+    pub checkpoint: Checkpoint,
+    pub version: u64,
+}
+
+/// What a commit did: the checkpoints written (with their new versions), and the
+/// partitions another worker had taken, whose checkpoints were not written.
+#[derive(Debug, Default)]
+pub struct Committed {
+    pub owned: Vec<(PartitionRef, Owned)>,
+    pub lost: Vec<PartitionRef>,
+}
+
+fn checkpoint_key(task_id: &str, p: &PartitionRef) -> Key {
+    Key::new(task_pk(task_id), partition_sk("checkpoint", p))
+}
+
+fn parse_checkpoint_sk(sk: &str) -> Result<PartitionRef> {
+    let corrupt = || StoreError::Corrupt(sk.to_owned());
+    let (topic, partition) = sk["checkpoint#".len()..]
+        .rsplit_once('#')
+        .ok_or_else(corrupt)?;
+    Ok(PartitionRef {
+        topic: topic.to_owned(),
+        partition: partition.parse().map_err(|_| corrupt())?,
+    })
+}
+
+impl Store {
+    /// Every checkpoint of the task, with its item's version.
+    async fn checkpoint_items(&self, task_id: &str) -> Result<BTreeMap<PartitionRef, Owned>> {
+        let mut checkpoints = BTreeMap::new();
+        for item in self.query_all(&task_pk(task_id), "checkpoint#").await? {
+            checkpoints.insert(
+                parse_checkpoint_sk(&item.key.sk)?,
+                Owned {
+                    checkpoint: decode(&item)?,
+                    version: item.version,
+                },
+            );
+        }
+        Ok(checkpoints)
+    }
+
+    pub async fn checkpoints(&self, task_id: &str) -> Result<BTreeMap<PartitionRef, Checkpoint>> {
+        Ok(self
+            .checkpoint_items(task_id)
+            .await?
+            .into_iter()
+            .map(|(p, owned)| (p, owned.checkpoint))
+            .collect())
+    }
+
+    /// Makes the lease's holder the owner of `partitions`, with their checkpoints as they
+    /// are in the store now (default: none yet). Any former owner is fenced from here on.
+    pub async fn take_partitions(
+        &self,
+        lease: &Lease,
+        partitions: &[PartitionRef],
+    ) -> Result<BTreeMap<PartitionRef, Owned>> {
+        let mut taken = BTreeMap::new();
+        let mut left: Vec<PartitionRef> = partitions.to_vec();
+        for _ in 0..ATTEMPTS {
+            let stored = self.checkpoint_items(&lease.task_id).await?;
+            let mut failed = Vec::new();
+            for chunk in left.chunks(CHUNK) {
+                let mut writes = vec![self.lease_check(lease)];
+                let mut owned = Vec::new();
+                for p in chunk {
+                    let (checkpoint, condition) = match stored.get(p) {
+                        Some(o) => (o.checkpoint.clone(), Condition::Version(o.version)),
+                        None => (
+                            Checkpoint {
+                                next_offset: FROM_BEGINNING,
+                                ..Checkpoint::default()
+                            },
+                            Condition::Absent,
+                        ),
+                    };
+                    writes.push(Write::Put {
+                        key: checkpoint_key(&lease.task_id, p),
+                        body: encode(&checkpoint),
+                        expires_at: None,
+                        condition,
+                    });
+                    let version = condition.next_version();
+                    owned.push((
+                        p.clone(),
+                        Owned {
+                            checkpoint,
+                            version,
+                        },
+                    ));
+                }
+                match self.fenced(lease, writes).await {
+                    Ok(()) => taken.extend(owned),
+                    Err(StoreError::Fenced { .. }) if self.lease_holds(lease).await? => {
+                        // A checkpoint changed between the read and the write: read again.
+                        failed.extend_from_slice(chunk);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if failed.is_empty() {
+                return Ok(taken);
+            }
+            left = failed;
+        }
+        Err(StoreError::Contention)
+    }
+
+    /// Records checkpoints and offset-mapping samples: each checkpoint only while its
+    /// writer still owns the partition, all only while `lease` is held. A partition taken
+    /// by another worker is reported in [`Committed::lost`], and neither its checkpoint
+    /// nor its samples are written.
+    pub async fn commit_checkpoints(
+        &self,
+        lease: &Lease,
+        checkpoints: Vec<(PartitionRef, Owned)>,
+        mappings: &[(PartitionRef, OffsetMapping)],
+    ) -> Result<Committed> {
+        let mut committed = Committed::default();
+        let mut left = checkpoints;
+        for _ in 0..ATTEMPTS {
+            let mut retry = Vec::new();
+            for chunk in left.chunks(CHUNK) {
+                let mut writes = vec![self.lease_check(lease)];
+                writes.extend(chunk.iter().map(|(p, owned)| Write::Put {
+                    key: checkpoint_key(&lease.task_id, p),
+                    body: encode(&owned.checkpoint),
+                    expires_at: None,
+                    condition: Condition::Version(owned.version),
+                }));
+                match self.fenced(lease, writes).await {
+                    Ok(()) => committed.owned.extend(chunk.iter().map(|(p, owned)| {
+                        let version = owned.version + 1;
+                        let checkpoint = owned.checkpoint.clone();
+                        (
+                            p.clone(),
+                            Owned {
+                                checkpoint,
+                                version,
+                            },
+                        )
+                    })),
+                    Err(StoreError::Fenced { .. }) if self.lease_holds(lease).await? => {
+                        let stored = self.checkpoint_items(&lease.task_id).await?;
+                        for (p, owned) in chunk {
+                            match stored.get(p) {
+                                Some(now) if now.version == owned.version => {
+                                    retry.push((p.clone(), owned.clone()))
+                                }
+                                _ => committed.lost.push(p.clone()),
+                            }
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if retry.is_empty() {
+                break;
+            }
+            left = retry;
+        }
+        let lost: BTreeSet<&PartitionRef> = committed.lost.iter().collect();
+        let samples: Vec<Write> = mappings
+            .iter()
+            .filter(|(p, _)| !lost.contains(p))
+            .map(|(p, m)| Write::Put {
+                key: Key::new(task_pk(&lease.task_id), mapping_sk(p, m.source_offset)),
+                body: encode(m),
+                expires_at: None,
+                condition: Condition::Always,
+            })
+            .collect();
+        for chunk in samples.chunks(CHUNK) {
+            let mut writes = vec![self.lease_check(lease)];
+            writes.extend_from_slice(chunk);
+            self.fenced(lease, writes).await?;
+        }
+        Ok(committed)
+    }
+
+    fn lease_check(&self, lease: &Lease) -> Write {
+        Write::Check {
+            key: Self::lease_key(&lease.task_id, lease.slot),
+            condition: Condition::Version(lease.epoch),
+        }
+    }
+
+    /// Whether `lease` is still the slot's current lease.
+    async fn lease_holds(&self, lease: &Lease) -> Result<bool> {
+        let current = self
+            .backend
+            .get(&Self::lease_key(&lease.task_id, lease.slot))
+            .await?;
+        Ok(current.is_some_and(|item| item.version == lease.epoch))
+    }
+
+    /// The starting positions of a new task (`latest`, or a start timestamp), written
+    /// before any worker runs.
+    pub async fn seed_checkpoints(
+        &self,
+        task_id: &str,
+        checkpoints: &[(PartitionRef, Checkpoint)],
+    ) -> Result<()> {
+        let writes: Vec<Write> = checkpoints
+            .iter()
+            .map(|(p, checkpoint)| Write::Put {
+                key: checkpoint_key(task_id, p),
+                body: encode(checkpoint),
+                expires_at: None,
+                condition: Condition::Absent,
+            })
+            .collect();
+        for chunk in writes.chunks(CHUNK + 1) {
+            self.backend.write(chunk.to_vec()).await?;
+        }
+        Ok(())
+    }
+
+    /// A partition's offset-mapping samples, in source-offset order.
+    pub async fn mappings(
+        &self,
+        task_id: &str,
+        partition: &PartitionRef,
+    ) -> Result<Vec<OffsetMapping>> {
+        let prefix = format!("{}#", partition_sk("mapping", partition));
+        self.query_all(&task_pk(task_id), &prefix)
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+
+    /// Deletes a partition's offset-mapping samples, under the lease: they describe a
+    /// source log that is gone (the topic was re-created or truncated).
+    pub async fn discard_mappings(&self, lease: &Lease, partition: &PartitionRef) -> Result<()> {
+        let prefix = format!("{}#", partition_sk("mapping", partition));
+        let items = self.query_all(&task_pk(&lease.task_id), &prefix).await?;
+        for chunk in items.chunks(CHUNK) {
+            let mut writes = vec![self.lease_check(lease)];
+            writes.extend(chunk.iter().map(|item| Write::Delete {
+                key: item.key.clone(),
+                condition: Condition::Always,
+            }));
+            self.fenced(lease, writes).await?;
+        }
+        Ok(())
+    }
+
+    /// The task's slot assignment for exactly `routes`: the stored one when it already
+    /// covers them, else the stored one rebalanced (see `assignment.rs`) and written back.
+    /// Concurrent callers compute the same value, and the conditional write settles who
+    /// stores it.
+    pub async fn refresh_assignment(&self, task_id: &str, routes: &[Route]) -> Result<Assignment> {
+        let key = Key::new(task_pk(task_id), "assignment");
+        for _ in 0..ATTEMPTS {
+            let item = self.backend.get(&key).await?;
+            let (stored, condition) = match &item {
+                Some(item) => (
+                    decode::<Assignment>(item)?,
+                    Condition::Version(item.version),
+                ),
+                None => (Assignment::default(), Condition::Absent),
+            };
+            let next = stored.rebalance(routes);
+            if item.is_some() && next == stored {
+                return Ok(next);
+            }
+            let write = Write::Put {
+                key: key.clone(),
+                body: encode(&next),
+                expires_at: None,
+                condition,
+            };
+            match self.backend.write(vec![write]).await {
+                Ok(()) => return Ok(next),
+                Err(BackendError::ConditionFailed) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Contention)
+    }
+}
