@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use harness::{StoreKind, fresh_store};
+use kafka_sync::assignment::Route;
 use kafka_sync::connection::ConnectionRecord;
 use kafka_sync::lifecycle::{TaskRecord, TaskState};
 use kafka_sync::store::dynamodb::DynamoBackend;
@@ -586,7 +587,8 @@ async fn expired_items_are_invisible(backend: Arc<dyn Backend>) {
     assert_eq!((events[0].count, events[0].last_at), (1, None));
 }
 
-/// Identical repeats of the newest event coalesce into it: a count and a last time.
+/// Identical repeats of a recent event coalesce into it: a count and a last time, also
+/// when other events came between (two stalled partitions retried in turn).
 async fn identical_events_coalesce(store: Store) {
     let task = id(5);
     let stalled = "orders/0 stalled at offset 7: MessageSizeTooLarge";
@@ -597,7 +599,7 @@ async fn identical_events_coalesce(store: Store) {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
-    // Only the same level, kind and message, and only in a row, coalesce.
+    // Only the same level, kind and message coalesce, with other events between too.
     store
         .add_event(&task, Level::Info, "state", "state paused")
         .await
@@ -613,8 +615,8 @@ async fn identical_events_coalesce(store: Store) {
     }
     let events = store.events(&task, 10).await.unwrap();
     let counts: Vec<u64> = events.iter().map(|e| e.count).collect();
-    assert_eq!(counts, [1, 1, 1, 1, 3], "{events:?}");
-    let repeated = &events[4];
+    assert_eq!(counts, [1, 1, 1, 4], "{events:?}");
+    let repeated = &events[3];
     assert_eq!(
         (
             repeated.level,
@@ -625,11 +627,11 @@ async fn identical_events_coalesce(store: Store) {
     );
     let last_at = repeated.last_at.expect("a repeated event has a last time");
     assert!(last_at > repeated.at, "{repeated:?}");
-    assert!(events[..4].iter().all(|e| e.last_at.is_none()));
+    assert!(events[..3].iter().all(|e| e.last_at.is_none()));
 
     // What the API shows: `count` always, `last_at` once repeated.
     let shown = serde_json::to_value(repeated).unwrap();
-    assert_eq!(shown["count"], 3);
+    assert_eq!(shown["count"], 4);
     assert!(shown["last_at"].is_string(), "{shown}");
     assert_eq!(&serde_json::from_value::<Event>(shown).unwrap(), repeated);
     let single = serde_json::to_value(&events[0]).unwrap();
@@ -656,6 +658,86 @@ async fn identical_events_coalesce(store: Store) {
         ("racing", 5),
         "{newest:?}"
     );
+}
+
+/// A partition that moves to another slot: the new owner reads the checkpoint as it is
+/// at the take, and the former owner's next commit of it is refused (reported lost)
+/// while its other partitions still commit.
+async fn a_taken_partition_fences_its_former_owner(store: Store) {
+    let task = id(6);
+    let a = store
+        .acquire_lease(&task, 0, "a", 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let b = store
+        .acquire_lease(&task, 1, "b", 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let (p, q) = (
+        PartitionRef {
+            topic: "t".into(),
+            partition: 0,
+        },
+        PartitionRef {
+            topic: "t".into(),
+            partition: 1,
+        },
+    );
+    let held = store
+        .take_partitions(&a, &[p.clone(), q.clone()])
+        .await
+        .unwrap();
+    let committed = store
+        .commit_checkpoints(&a, owned(&p, 10, held[&p].version), &[])
+        .await
+        .unwrap();
+    let a_version = committed.owned[0].1.version;
+    // b takes p and sees where a left it.
+    let b_version = take(&store, &b, &p).await;
+    assert_eq!(store.checkpoints(&task).await.unwrap()[&p], at(10));
+    // a, not knowing, commits p further and q: q lands, p is lost and stays at 10.
+    let mut stale = owned(&p, 99, a_version);
+    stale.extend(owned(&q, 5, held[&q].version));
+    let outcome = store.commit_checkpoints(&a, stale, &[]).await.unwrap();
+    assert_eq!(outcome.lost, vec![p.clone()]);
+    let stored = store.checkpoints(&task).await.unwrap();
+    assert_eq!((&stored[&p], &stored[&q]), (&at(10), &at(5)));
+    // b's commit goes through; versions only grow.
+    let done = store
+        .commit_checkpoints(&b, owned(&p, 20, b_version), &[])
+        .await
+        .unwrap();
+    assert!(done.lost.is_empty() && done.owned[0].1.version > a_version);
+    assert_eq!(store.checkpoints(&task).await.unwrap()[&p], at(20));
+}
+
+/// Writers that see the same partitions agree on one stored assignment, and growing
+/// a topic moves none of what was placed.
+async fn assignment_is_stored_once_and_stable(store: Store) {
+    let task = id(7);
+    let routes = |n: i32| -> Vec<Route> {
+        (0..n)
+            .map(|partition| Route {
+                source: PartitionRef {
+                    topic: "t".into(),
+                    partition,
+                },
+                target_topic: "t".into(),
+            })
+            .collect()
+    };
+    let first = routes(24);
+    let (x, y) = tokio::join!(
+        store.refresh_assignment(&task, &first),
+        store.refresh_assignment(&task, &first)
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x, y);
+    assert_eq!(x.slots, 20);
+    let grown = store.refresh_assignment(&task, &routes(28)).await.unwrap();
+    assert_eq!(grown.topics["t"][..24], x.topics["t"][..]);
 }
 
 macro_rules! conformance {
@@ -690,6 +772,14 @@ macro_rules! conformance {
             #[tokio::test]
             async fn racing_creates_respect_unique_names() {
                 super::racing_creates_respect_unique_names(fresh_store($kind).await).await;
+            }
+            #[tokio::test]
+            async fn a_taken_partition_fences_its_former_owner() {
+                super::a_taken_partition_fences_its_former_owner(fresh_store($kind).await).await;
+            }
+            #[tokio::test]
+            async fn assignment_is_stored_once_and_stable() {
+                super::assignment_is_stored_once_and_stable(fresh_store($kind).await).await;
             }
             #[tokio::test]
             async fn mappings_in_numeric_order_and_events_newest_first() {

@@ -17,6 +17,7 @@
 //! held by an RAII [`Owned`] wrapper). Every error librdkafka or a broker reports, for the
 //! whole request, a resource, a group or a single partition, becomes an [`AdminError`].
 
+use std::collections::BTreeMap;
 use std::ffi::{CStr, CString, c_char, c_int};
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
@@ -175,6 +176,21 @@ impl GroupAdmin {
             retrying(timeout, |left| describe_groups(client, &groups, left))
         })
         .await
+    }
+
+    /// Each existing topic's id (DescribeTopics), base64 as Kafka's tools print it; a
+    /// topic deleted and created again under the same name has a new one.
+    pub async fn topic_ids(
+        &self,
+        topics: &[String],
+        timeout: Duration,
+    ) -> Result<BTreeMap<String, String>, AdminError> {
+        if topics.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let topics = topics.to_vec();
+        self.blocking(move |client| topic_ids(client, &topics, timeout))
+            .await
     }
 
     /// Runs one admin operation on a blocking thread.
@@ -558,6 +574,65 @@ fn describe_groups(
         }
     }
     Ok(out)
+}
+
+fn topic_ids(
+    client: &NativeClient,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<BTreeMap<String, String>, AdminError> {
+    let names = topics
+        .iter()
+        .map(|t| c_string(t, "topic"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut pointers: Vec<*const c_char> = names.iter().map(|n| n.as_ptr()).collect();
+    // SAFETY: the strings are alive for the call; librdkafka copies them.
+    let collection = unsafe {
+        Owned::new(
+            sys::rd_kafka_TopicCollection_of_topic_names(pointers.as_mut_ptr(), pointers.len()),
+            sys::rd_kafka_TopicCollection_destroy,
+        )
+    }?;
+    let event = run(
+        client,
+        AdminOp::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS,
+        sys::RD_KAFKA_EVENT_DESCRIBETOPICS_RESULT,
+        timeout,
+        "describing topics",
+        // SAFETY: all handles and the collection are alive for the call.
+        |rk, options, queue| unsafe {
+            sys::rd_kafka_DescribeTopics(rk, collection.as_ptr(), options, queue)
+        },
+    )?;
+    // SAFETY: `event` is a DescribeTopics result (run checked its type).
+    let result = unsafe { sys::rd_kafka_event_DescribeTopics_result(event.as_ptr()) };
+    let result = non_null(result, "DescribeTopics result")?;
+    let mut count = 0;
+    // SAFETY: `result` lives as long as `event`; `count` receives the array length.
+    let descriptions = unsafe {
+        let array = sys::rd_kafka_DescribeTopics_result_topics(result, &mut count);
+        borrow_array(&event, array, count)
+    };
+    let mut ids = BTreeMap::new();
+    for &description in descriptions {
+        // SAFETY: each description, its strings and its id are owned by `event`.
+        unsafe {
+            // A topic that is gone, or not allowed, has no id to compare.
+            if !sys::rd_kafka_TopicDescription_error(description).is_null() {
+                continue;
+            }
+            let (Some(name), Some(id)) = (
+                c_str(sys::rd_kafka_TopicDescription_name(description)),
+                c_str(sys::rd_kafka_Uuid_base64str(
+                    sys::rd_kafka_TopicDescription_topic_id(description),
+                )),
+            ) else {
+                continue;
+            };
+            ids.insert(name, id);
+        }
+    }
+    Ok(ids)
 }
 
 // ---------------------------------------------------------------------------------------

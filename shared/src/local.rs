@@ -15,6 +15,10 @@ use crate::dispatcher::{SlotRef, wanted_slots};
 use crate::replicator::{Worker, WorkerSettings, report_failure};
 use crate::secrets::LocalSecrets;
 
+/// The first and the longest wait before a worker that failed transiently runs again.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
 /// How often the local dispatcher looks for slots to start or stop.
 const DISPATCH_EVERY: Duration = Duration::from_secs(2);
 /// How often metadata sync looks for tasks to initialize (and for due runs).
@@ -182,20 +186,35 @@ async fn dispatch_loop(services: Services, stop: CancellationToken) {
     }
 }
 
+/// Runs a slot's worker; a transient failure (a broker restarting, a timeout) is
+/// retried here with capped backoff and no event per retry (DESIGN §3).
 async fn run_worker(services: Services, slot: SlotRef, owner: String, cancel: CancellationToken) {
-    let worker = Worker {
-        services: &services,
-        tenant: slot.tenant.clone(),
-        task_id: slot.task_id.clone(),
-        slot: slot.slot,
-        owner,
-        settings: WorkerSettings::default(),
-    };
-    match worker.run(&cancel, None).await {
-        Ok(exit) => tracing::debug!(task = %slot.task_id, slot = slot.slot, ?exit, "worker ended"),
-        Err(e) => {
-            tracing::warn!(task = %slot.task_id, slot = slot.slot, error = %e, "worker failed");
-            report_failure(&services, &slot.task_id, slot.slot, &e).await;
+    let mut backoff = RETRY_FIRST;
+    loop {
+        let worker = Worker {
+            services: &services,
+            tenant: slot.tenant.clone(),
+            task_id: slot.task_id.clone(),
+            slot: slot.slot,
+            owner: owner.clone(),
+            settings: WorkerSettings::default(),
+        };
+        match worker.run(&cancel, None).await {
+            Ok(exit) => {
+                tracing::debug!(task = %slot.task_id, slot = slot.slot, ?exit, "worker ended");
+                return;
+            }
+            Err(e) => {
+                report_failure(&services, &slot.task_id, slot.slot, &e).await;
+                if !e.is_transient() {
+                    return;
+                }
+            }
         }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = cancel.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(RETRY_MAX);
     }
 }

@@ -231,6 +231,7 @@ pub fn grown(stored: &Checkpoint, growth: &Checkpoint) -> Checkpoint {
         discarded: stored.discarded + growth.discarded,
         dead_lettered: stored.dead_lettered + growth.dead_lettered,
         lost: stored.lost,
+        topic_id: stored.topic_id.clone(),
         // A record past the refused one went through: the partition is no longer stalled.
         stalled: None,
     }

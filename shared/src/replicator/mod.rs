@@ -89,6 +89,8 @@ pub enum WorkerError {
         context: &'static str,
         source: KafkaError,
     },
+    #[error("kafka admin: {0}")]
+    Admin(crate::kafka_admin::AdminError),
     #[error("delivery to the target failed: {0}")]
     Delivery(KafkaError),
     #[error("the producer was dropped")]

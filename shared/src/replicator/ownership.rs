@@ -10,12 +10,15 @@
 //!   goes on at the log start;
 //! - a checkpoint above the log end means the log moved backwards (the topic was
 //!   re-created or truncated): an event, the old log's offset mappings are discarded, and
-//!   the new log is copied from its beginning.
+//!   the new log is copied from its beginning. So does a topic id other than the one the
+//!   checkpoint was taken with (the topic was deleted and created again, whatever its
+//!   size now).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::worker::Context;
 use super::{Worker, WorkerError};
-use crate::kafka::ClusterAccess;
+use crate::kafka_admin::GroupAdmin;
 use crate::store::{FROM_BEGINNING, Lease, Level, Owned, PartitionRef, Stall};
 use crate::topology::TIMEOUT;
 
@@ -24,7 +27,7 @@ impl Worker<'_> {
     pub(super) async fn take(
         &self,
         lease: &Lease,
-        source: &ClusterAccess,
+        context: &Context,
         partitions: Vec<PartitionRef>,
         owned: &mut HashMap<PartitionRef, Owned>,
     ) -> Result<(), WorkerError> {
@@ -33,7 +36,7 @@ impl Worker<'_> {
         }
         let store = &self.services.store;
         owned.extend(store.take_partitions(lease, &partitions).await?);
-        self.hold_to_log(lease, source, partitions, owned).await
+        self.hold_to_log(lease, context, partitions, owned).await
     }
 
     /// Compares the owned `partitions` with the source log, reports what it finds and
@@ -41,18 +44,37 @@ impl Worker<'_> {
     pub(super) async fn hold_to_log(
         &self,
         lease: &Lease,
-        source: &ClusterAccess,
+        context: &Context,
         partitions: Vec<PartitionRef>,
         owned: &mut HashMap<PartitionRef, Owned>,
     ) -> Result<(), WorkerError> {
+        if partitions.is_empty() {
+            return Ok(());
+        }
         let store = &self.services.store;
-        let marks = source.watermarks(partitions, TIMEOUT).await?;
+        let ids = topic_ids(&context.admin, &partitions).await?;
+        let marks = context.source.watermarks(partitions, TIMEOUT).await?;
         let mut corrected = Vec::new();
         for (p, (low, high)) in marks {
             let Some(held) = owned.get(&p) else { continue };
             let mut checkpoint = held.checkpoint.clone();
             let next = checkpoint.next_offset;
-            if next >= 0 && next < low {
+            let id = ids.get(&p.topic);
+            let recreated =
+                matches!((&checkpoint.topic_id, id), (Some(old), Some(now)) if old != now);
+            if recreated {
+                let message = format!(
+                    "{}/{}: the topic was deleted and created again (its id changed): its old offset mappings are discarded and the new log is copied from its beginning",
+                    p.topic, p.partition
+                );
+                let _ = store
+                    .add_event(&self.task_id, Level::Warn, "rewound", &message)
+                    .await;
+                store.discard_mappings(lease, &p).await?;
+                checkpoint.next_offset = FROM_BEGINNING;
+                checkpoint.stalled = None;
+                checkpoint.topic_id = id.cloned();
+            } else if next >= 0 && next < low {
                 let message = format!(
                     "{}/{}: offsets {next} to {} were deleted by retention before they were copied ({} offsets lost); copying goes on at {low}",
                     p.topic,
@@ -76,8 +98,13 @@ impl Worker<'_> {
                 store.discard_mappings(lease, &p).await?;
                 checkpoint.next_offset = FROM_BEGINNING;
                 checkpoint.stalled = None;
+            } else if checkpoint.topic_id.is_none() && id.is_some() {
+                checkpoint.topic_id = id.cloned();
             } else {
                 continue;
+            }
+            if checkpoint.topic_id.is_none() {
+                checkpoint.topic_id = id.cloned();
             }
             corrected.push((
                 p,
@@ -95,6 +122,24 @@ impl Worker<'_> {
         Ok(())
     }
 
+    /// Whether a topic of an owned partition was deleted and created again since its
+    /// checkpoint was taken: one DescribeTopics request, cheap enough for every re-check.
+    pub(super) async fn recreated(
+        &self,
+        context: &Context,
+        owned: &HashMap<PartitionRef, Owned>,
+    ) -> Result<Vec<PartitionRef>, WorkerError> {
+        let partitions: Vec<PartitionRef> = owned.keys().cloned().collect();
+        let ids = topic_ids(&context.admin, &partitions).await?;
+        Ok(owned
+            .iter()
+            .filter(|(p, o)| {
+                matches!((&o.checkpoint.topic_id, ids.get(&p.topic)), (Some(old), Some(now)) if old != now)
+            })
+            .map(|(p, _)| p.clone())
+            .collect())
+    }
+
     /// The one event of a stalled partition; identical repeats coalesce in the store.
     pub(super) async fn report_stall(&self, partition: &PartitionRef, stall: &Stall) {
         let message = format!(
@@ -107,4 +152,17 @@ impl Worker<'_> {
             .add_event(&self.task_id, Level::Error, "stalled", &message)
             .await;
     }
+}
+
+/// The ids of the partitions' topics now.
+async fn topic_ids(
+    admin: &GroupAdmin,
+    partitions: &[PartitionRef],
+) -> Result<BTreeMap<String, String>, WorkerError> {
+    let topics: BTreeSet<String> = partitions.iter().map(|p| p.topic.clone()).collect();
+    let topics: Vec<String> = topics.into_iter().collect();
+    admin
+        .topic_ids(&topics, TIMEOUT)
+        .await
+        .map_err(WorkerError::Admin)
 }

@@ -2,9 +2,11 @@
 //! task and the slot's partitions now and then, at a batch boundary.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
@@ -14,6 +16,7 @@ use super::send::shared_producer;
 use super::{Worker, WorkerError, WorkerExit, consumer_config, kafka};
 use crate::assignment::Route;
 use crate::kafka::ClusterAccess;
+use crate::kafka_admin::GroupAdmin;
 use crate::lifecycle::{TaskRecord, TaskState};
 use crate::store::{Lease, Level, Owned, PartitionRef, StoreError};
 use crate::task::TaskSpec;
@@ -35,6 +38,8 @@ pub(super) type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
 pub(super) struct Context {
     pub(super) task: TaskRecord,
     pub(super) source: ClusterAccess,
+    /// The source's admin client, kept while the source's access stays the same.
+    pub(super) admin: Arc<GroupAdmin>,
     pub(super) target: ClusterAccess,
     pub(super) source_cluster_id: String,
     pub(super) target_cluster_id: String,
@@ -124,6 +129,15 @@ impl Copying {
     }
 }
 
+/// What a running worker holds besides its context, for the steps that change it.
+struct Run<'a> {
+    consumer: &'a StreamConsumer,
+    producer: &'a Arc<FutureProducer>,
+    handling: &'a mut Handling,
+    copying: &'a mut Copying,
+    pending: &'a mut VecDeque<Batch>,
+}
+
 /// How one batch's reading ended.
 #[derive(Default)]
 pub(super) struct Read {
@@ -134,7 +148,9 @@ pub(super) struct Read {
 }
 
 impl Worker<'_> {
-    async fn context(&self) -> Result<Option<Context>, WorkerError> {
+    /// The task as it is in the store now, `None` unless running; `previous`'s admin
+    /// client serves again when the source is reached the same way.
+    async fn context(&self, previous: Option<&Context>) -> Result<Option<Context>, WorkerError> {
         let store = &self.services.store;
         let task = match store.get_task(&self.tenant, &self.task_id).await {
             Ok(task) => task,
@@ -164,8 +180,13 @@ impl Worker<'_> {
             .get_connection(&self.tenant, target_id)
             .await?
             .cluster_id;
+        let admin = match previous {
+            Some(previous) if previous.source == source => previous.admin.clone(),
+            _ => Arc::new(GroupAdmin::new(&source).map_err(WorkerError::Admin)?),
+        };
         Ok(Some(Context {
             task,
+            admin,
             source,
             target,
             source_cluster_id,
@@ -234,8 +255,7 @@ impl Worker<'_> {
             .map(|p| p.route.source.clone())
             .filter(|p| !copying.owned.contains_key(p))
             .collect();
-        self.take(lease, &context.source, new, &mut copying.owned)
-            .await?;
+        self.take(lease, context, new, &mut copying.owned).await?;
         copying.mine = fresh;
         copying.complete = complete;
         copying.assign(consumer, true)
@@ -248,7 +268,7 @@ impl Worker<'_> {
         deadline: Option<Instant>,
     ) -> Result<WorkerExit, WorkerError> {
         let store = &self.services.store;
-        let Some(mut context) = self.context().await? else {
+        let Some(mut context) = self.context(None).await? else {
             return Ok(WorkerExit::NothingToDo);
         };
         let Some(routes) = self.my_routes(&context).await? else {
@@ -285,28 +305,15 @@ impl Worker<'_> {
             };
             if rechecked.elapsed() >= recheck {
                 rechecked = Instant::now();
-                let Some(fresh) = self.context().await? else {
-                    self.settle_all(lease, &producer, &handling, &mut copying, &mut pending)
-                        .await?;
-                    return Ok(WorkerExit::NothingToDo);
+                let mut run = Run {
+                    consumer: &consumer,
+                    producer: &producer,
+                    handling: &mut handling,
+                    copying: &mut copying,
+                    pending: &mut pending,
                 };
-                let Some(routes) = self.my_routes(&fresh).await? else {
-                    self.settle_all(lease, &producer, &handling, &mut copying, &mut pending)
-                        .await?;
-                    return Ok(WorkerExit::NothingToDo);
-                };
-                let edited = fresh.task.spec != context.task.spec;
-                if edited || routes.0 != copying.mine || copying.stalled() {
-                    // At a batch boundary: what was sent is checkpointed under the old
-                    // handling and routes first.
-                    self.settle_all(lease, &producer, &handling, &mut copying, &mut pending)
-                        .await?;
-                    if edited {
-                        handling = Handling::of(&fresh.task.spec)?;
-                    }
-                    context = fresh;
-                    self.adopt(lease, &context, &consumer, &mut copying, routes)
-                        .await?;
+                if let Some(exit) = self.recheck(lease, &mut context, &mut run).await? {
+                    return Ok(exit);
                 }
             }
 
@@ -352,7 +359,7 @@ impl Worker<'_> {
             }
             if read.out_of_range {
                 let partitions: Vec<PartitionRef> = copying.owned.keys().cloned().collect();
-                self.hold_to_log(lease, &context.source, partitions, &mut copying.owned)
+                self.hold_to_log(lease, &context, partitions, &mut copying.owned)
                     .await?;
                 reassign = true;
             }
@@ -362,6 +369,48 @@ impl Worker<'_> {
                 copying.assign(&consumer, false)?;
             }
         }
+    }
+
+    /// Re-reads the task and the slot's partitions and, at a batch boundary, takes up
+    /// what changed: a live edit of the handling, partitions moved or added, stalled
+    /// partitions to try again, topics re-created under the same name. `Some` when the
+    /// worker has nothing more to do.
+    async fn recheck(
+        &self,
+        lease: &Lease,
+        context: &mut Context,
+        run: &mut Run<'_>,
+    ) -> Result<Option<WorkerExit>, WorkerError> {
+        let fresh = match self.context(Some(context)).await? {
+            Some(fresh) => self.my_routes(&fresh).await?.map(|routes| (fresh, routes)),
+            None => None,
+        };
+        let Some((fresh, routes)) = fresh else {
+            self.settle_all(lease, run.producer, run.handling, run.copying, run.pending)
+                .await?;
+            return Ok(Some(WorkerExit::NothingToDo));
+        };
+        let edited = fresh.task.spec != context.task.spec;
+        let recreated = self.recreated(&fresh, &run.copying.owned).await?;
+        if !(edited
+            || routes.0 != run.copying.mine
+            || run.copying.stalled()
+            || !recreated.is_empty())
+        {
+            return Ok(None);
+        }
+        // What was sent is checkpointed under the old handling and routes first.
+        self.settle_all(lease, run.producer, run.handling, run.copying, run.pending)
+            .await?;
+        if edited {
+            *run.handling = Handling::of(&fresh.task.spec)?;
+        }
+        *context = fresh;
+        self.hold_to_log(lease, context, recreated, &mut run.copying.owned)
+            .await?;
+        self.adopt(lease, context, run.consumer, run.copying, routes)
+            .await?;
+        Ok(None)
     }
 
     /// Under `retain`, a record the target refused fails the task.

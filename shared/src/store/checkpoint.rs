@@ -43,6 +43,10 @@ pub struct Checkpoint {
     /// Records retention deleted from the source before they were copied.
     #[serde(default)]
     pub lost: u64,
+    /// The source topic's id when this checkpoint was taken: another id means the topic
+    /// was deleted and created again, and the checkpoint describes a log that is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_id: Option<String>,
     /// Set while the target refuses the record at `next_offset` for good.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stalled: Option<Stall>,

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Condition, Key, Order, PAGE, Result, Store, Write, decode, encode, task_pk};
 
+/// How many of the newest events a new one is compared with: causes that recur in turn
+/// (two partitions stalled, each retried at every re-check) still coalesce.
+const COALESCE_WINDOW: usize = 20;
+
 /// Events are kept this long after their last repeat.
 const EVENT_RETENTION_SECS: i64 = 30 * 24 * 3600;
 
@@ -25,7 +29,7 @@ pub struct Event {
     pub level: Level,
     pub kind: String,
     pub message: String,
-    /// How many times it happened in a row.
+    /// How many times it happened (repeats among the newest events coalesce).
     #[serde(default = "one")]
     pub count: u64,
     /// When it last happened, once it repeated.
@@ -45,8 +49,8 @@ impl Event {
 }
 
 impl Store {
-    /// Records an event, or counts one more repeat when the task's newest event is the
-    /// same (level, kind and message).
+    /// Records an event, or counts one more repeat when one of the task's newest events
+    /// is the same (level, kind and message).
     pub async fn add_event(
         &self,
         task_id: &str,
@@ -59,17 +63,17 @@ impl Store {
             let now = Utc::now();
             let newest = self
                 .backend
-                .query(&pk, "event#", None, Order::Descending, 1)
+                .query(&pk, "event#", None, Order::Descending, COALESCE_WINDOW)
                 .await?
-                .items
-                .pop();
-            let repeat = match newest {
-                Some(item) => {
-                    let event: Event = decode(&item)?;
-                    event.repeats(level, kind, message).then_some((item, event))
+                .items;
+            let mut repeat = None;
+            for item in newest {
+                let event: Event = decode(&item)?;
+                if event.repeats(level, kind, message) {
+                    repeat = Some((item, event));
+                    break;
                 }
-                None => None,
-            };
+            }
             let (key, condition, event) = match repeat {
                 Some((item, event)) => (
                     item.key,
