@@ -18,7 +18,6 @@ use kafka_sync::kafka_admin::{GroupAdmin, GroupOffset};
 use kafka_sync::lifecycle::TaskRecord;
 use kafka_sync::metadata_sync;
 use kafka_sync::offset_sync::{self, EVENT_KIND, OffsetProgress};
-use kafka_sync::offset_translation::reread_bound;
 use kafka_sync::replicator::{Worker, WorkerSettings};
 use kafka_sync::services::Services;
 use kafka_sync::store::{Level, PartitionRef};
@@ -57,8 +56,8 @@ impl Setup {
         }
     }
 
-    /// Runs the task's replicator workers (default settings: a mapping sample at least
-    /// every 1,000 records) until every partition is checkpointed at its source end.
+    /// Runs the task's replicator workers (default settings) until every partition is
+    /// checkpointed at its source end.
     async fn replicate(&self) {
         let mut ends = Vec::new();
         for p in 0..self.partitions {
@@ -263,13 +262,14 @@ async fn read_as_member(
 
 /// Checks what a target consumer read against the group's source position: every
 /// source record at or after it was read (none skipped), and at most the documented
-/// bound of records before it were read again. Returns the re-reads per partition.
+/// bound of records before it (none: the map is exact) were read again. Returns the re-reads per partition.
 fn check_resume(
     source: &BTreeMap<i32, Vec<Record>>,
     committed: &BTreeMap<i32, i64>,
     read: &BTreeMap<i32, Vec<Vec<u8>>>,
 ) -> BTreeMap<i32, usize> {
-    let bound = reread_bound(WorkerSettings::default().mapping_every) as usize;
+    // The offset map is exact: once the group's position is copied, nothing is re-read.
+    let bound = 0;
     let mut rereads = BTreeMap::new();
     for (p, records) in source {
         let c = committed[p];
@@ -327,12 +327,12 @@ async fn members_on_target(group: &str) -> usize {
 async fn a_group_resumes_on_the_target_without_skipping_and_follows_the_source() {
     let setup = Setup::new("osync-resume", 2, 10_000).await;
     let group = unique_name("osync-g");
-    // Positions that are not sample points: the consumer re-reads a few on the target.
+    // Positions inside the copied runs: the consumer resumes exactly there.
     let at_5000 =
         consume_and_commit(&harness::source(), &group, &setup.topic, &[2_345, 2_655]).await;
     assert_eq!(at_5000, BTreeMap::from([(0, 2_345), (1, 2_655)]));
 
-    // Nothing copied yet, so no sample: nothing is guessed.
+    // Nothing copied yet, so no run: nothing is guessed.
     let progress = setup.sync().await;
     assert_eq!(progress.partitions_committed, 0);
     assert!(target_offsets(&group).await.is_empty());

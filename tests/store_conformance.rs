@@ -11,7 +11,7 @@ use kafka_sync::lifecycle::{TaskRecord, TaskState};
 use kafka_sync::store::dynamodb::DynamoBackend;
 use kafka_sync::store::embedded::EmbeddedBackend;
 use kafka_sync::store::{
-    Backend, Checkpoint, Condition, Event, Key, Lease, Level, OffsetMapping, Order, Owned,
+    Backend, Checkpoint, Condition, Event, Key, Lease, Level, OffsetRun, Order, Owned,
     PartitionRef, Store, StoreError, Write, now_ms,
 };
 use kafka_sync::task::parse_task_spec;
@@ -253,9 +253,10 @@ async fn lease_lifecycle_and_fencing(store: Store) {
         topic: "orders".into(),
         partition: 0,
     };
-    let mapping = OffsetMapping {
-        source_offset: 9,
-        target_offset: 19,
+    let mapping = OffsetRun {
+        source_start: 9,
+        target_start: 19,
+        length: 1,
     };
     let version = take(&store, &held, &p0).await;
     store
@@ -350,15 +351,18 @@ async fn mappings_in_numeric_order_and_events_newest_first(store: Store) {
         .map(|o| {
             (
                 p.clone(),
-                OffsetMapping {
-                    source_offset: o,
-                    target_offset: o + 1,
+                OffsetRun {
+                    source_start: o,
+                    target_start: o + 1,
+                    length: 1,
                 },
             )
         })
         .collect();
+    // Runs are written with their partition's checkpoint, by its owner.
+    let version = take(&store, &lease, &p).await;
     store
-        .commit_checkpoints(&lease, vec![], &samples)
+        .commit_checkpoints(&lease, owned(&p, 1001, version), &samples)
         .await
         .unwrap();
     let offsets: Vec<i64> = store
@@ -366,7 +370,7 @@ async fn mappings_in_numeric_order_and_events_newest_first(store: Store) {
         .await
         .unwrap()
         .iter()
-        .map(|m| m.source_offset)
+        .map(|m| m.source_start)
         .collect();
     assert_eq!(offsets, vec![9, 10, 100, 1000]);
     // Another partition's samples stay apart (partition 3 vs 30).
@@ -374,15 +378,17 @@ async fn mappings_in_numeric_order_and_events_newest_first(store: Store) {
         topic: "t".into(),
         partition: 30,
     };
+    let version = take(&store, &lease, &p30).await;
     store
         .commit_checkpoints(
             &lease,
-            vec![],
+            owned(&p30, 2, version),
             &[(
-                p30,
-                OffsetMapping {
-                    source_offset: 1,
-                    target_offset: 1,
+                p30.clone(),
+                OffsetRun {
+                    source_start: 1,
+                    target_start: 1,
+                    length: 1,
                 },
             )],
         )
@@ -453,9 +459,10 @@ async fn lease_epochs_never_repeat(store: Store) {
     assert!(epochs.windows(2).all(|w| w[0] < w[1]), "{epochs:?}");
 
     // A's stale handle writes nothing and cannot renew.
-    let mapping = OffsetMapping {
-        source_offset: 98,
-        target_offset: 98,
+    let mapping = OffsetRun {
+        source_start: 98,
+        target_start: 98,
+        length: 1,
     };
     let stale = store
         .commit_checkpoints(&a, owned(&p, 99, a_version), &[(p.clone(), mapping)])

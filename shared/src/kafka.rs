@@ -286,6 +286,55 @@ impl ClusterAccess {
         .await
     }
 
+    /// The timestamp of the first record at or after each position, for the partitions
+    /// that have one within `timeout`.
+    pub async fn first_timestamps(
+        &self,
+        positions: Vec<(PartitionRef, i64)>,
+        timeout: Duration,
+    ) -> Result<BTreeMap<PartitionRef, i64>, AccessError> {
+        if positions.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let access = self.clone();
+        self.blocking(move || {
+            let mut config = access.client_config();
+            config
+                .set("group.id", "ksync-timestamps")
+                .set("enable.auto.commit", "false")
+                .set("enable.partition.eof", "false");
+            let consumer: BaseConsumer = config
+                .create()
+                .map_err(|e| access.unreachable(e.to_string()))?;
+            let mut assignment = TopicPartitionList::new();
+            for (p, offset) in &positions {
+                assignment
+                    .add_partition_offset(&p.topic, p.partition, Offset::Offset(*offset))
+                    .map_err(|e| access.unreachable(e.to_string()))?;
+            }
+            consumer
+                .assign(&assignment)
+                .map_err(|e| access.unreachable(e.to_string()))?;
+            let mut found = BTreeMap::new();
+            let deadline = std::time::Instant::now() + timeout;
+            while found.len() < positions.len() && std::time::Instant::now() < deadline {
+                let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) else {
+                    continue;
+                };
+                use rdkafka::message::Message;
+                let p = PartitionRef {
+                    topic: message.topic().to_owned(),
+                    partition: message.partition(),
+                };
+                if let Some(ms) = message.timestamp().to_millis() {
+                    found.entry(p).or_insert(ms);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     /// Runs blocking librdkafka calls off the async runtime.
     async fn blocking<T: Send + 'static>(
         &self,

@@ -5,6 +5,7 @@ mod auth;
 mod body;
 mod connections;
 mod error;
+mod failover;
 mod openapi;
 mod tasks;
 

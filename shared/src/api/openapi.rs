@@ -7,7 +7,7 @@ use axum::routing::{MethodRouter, delete, get, patch, post};
 use schemars::{JsonSchema, SchemaGenerator, generate::SchemaSettings};
 use serde_json::{Map, Value, json};
 
-use super::{Services, connections, tasks};
+use super::{Services, connections, failover, tasks};
 use crate::connection::ConnectionRequest;
 
 type SchemaFn = fn(&mut SchemaGenerator) -> schemars::Schema;
@@ -146,6 +146,22 @@ pub fn routes() -> Vec<Route> {
             Some(schema::<Map<String, Value>>),
             200,
             post(tasks::processing_test),
+        ),
+        route(
+            "post",
+            "/v1/tasks/{id}/failover",
+            "What each consumer group gets on the target now; synced at once unless dry_run",
+            Some(schema::<failover::FailoverRequest>),
+            200,
+            post(failover::failover),
+        ),
+        route(
+            "get",
+            "/v1/tasks/{id}/groups",
+            "Each consumer group offset sync handles, and what it did last",
+            None,
+            200,
+            get(failover::groups),
         ),
     ]
 }

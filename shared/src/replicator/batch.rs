@@ -12,7 +12,7 @@ use rdkafka::producer::future_producer::OwnedDeliveryResult;
 
 use super::WorkerError;
 use super::send::{error_code, refused_for_good};
-use crate::store::{Checkpoint, OffsetMapping};
+use crate::store::{Checkpoint, OffsetRun};
 
 /// What a delivered record adds to its partition's counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +55,7 @@ pub struct SentRecord {
     pub offset: i64,
     pub bytes: usize,
     pub counts: Counts,
-    /// Whether its delivery may become an offset-mapping sample.
+    /// Whether its delivery goes into the offset map (instance tasks).
     pub sample: bool,
 }
 
@@ -80,12 +80,7 @@ pub struct Batch {
 
 impl Batch {
     /// Adds a sent record, and folds in every acknowledgement already there.
-    pub fn sent(
-        &mut self,
-        record: InFlight,
-        mapping_every: i64,
-        policy: OnRefusal,
-    ) -> Result<(), WorkerError> {
+    pub fn sent(&mut self, record: InFlight, policy: OnRefusal) -> Result<(), WorkerError> {
         self.in_flight.push_back(record);
         let mut context = Context::from_waker(Waker::noop());
         while let Some(oldest) = self.in_flight.front_mut() {
@@ -94,36 +89,28 @@ impl Batch {
                 break;
             };
             let record = self.in_flight.pop_front().expect("the oldest is there");
-            self.tally
-                .settled(record.sent, outcome, mapping_every, policy)?;
+            self.tally.settled(record.sent, outcome, policy)?;
         }
         Ok(())
     }
 
     /// Waits for every acknowledgement still outstanding and folds it in.
-    pub async fn acknowledged(
-        &mut self,
-        mapping_every: i64,
-        policy: OnRefusal,
-    ) -> Result<(), WorkerError> {
+    pub async fn acknowledged(&mut self, policy: OnRefusal) -> Result<(), WorkerError> {
         while let Some(mut record) = self.in_flight.pop_front() {
             let outcome = (&mut record.delivery).await;
-            self.tally
-                .settled(record.sent, outcome, mapping_every, policy)?;
+            self.tally.settled(record.sent, outcome, policy)?;
         }
         Ok(())
     }
 }
 
 /// Per route (by index): how far its checkpoint moves and what its counters gain, the
-/// offset-mapping samples taken, and the records the target refused.
+/// offset-map runs of what was delivered, and the records the target refused.
 #[derive(Default)]
 pub struct Tally {
     pub growth: BTreeMap<usize, Checkpoint>,
-    pub mappings: Vec<(usize, OffsetMapping)>,
-    /// The last sampled source offset, and the newest delivery, per route.
-    sampled: HashMap<usize, i64>,
-    pub newest: HashMap<usize, OffsetMapping>,
+    /// Contiguous runs of delivered (source, target) offsets, in delivery order.
+    pub runs: HashMap<usize, Vec<OffsetRun>>,
     /// Routes stopped at a refused record: nothing later of theirs moves a checkpoint.
     pub blocked: BTreeMap<usize, Refusal>,
     /// Refused records to send to the dead-letter topic before the checkpoint moves.
@@ -148,12 +135,11 @@ impl Tally {
         &mut self,
         record: SentRecord,
         outcome: Result<OwnedDeliveryResult, Canceled>,
-        mapping_every: i64,
         policy: OnRefusal,
     ) -> Result<(), WorkerError> {
         match outcome.map_err(|_| WorkerError::ProducerGone)? {
             Ok(delivery) => {
-                self.delivered(record, delivery.offset, mapping_every);
+                self.delivered(record, delivery.offset);
                 Ok(())
             }
             Err((error, message)) if error_code(&error).is_some_and(refused_for_good) => {
@@ -193,7 +179,7 @@ impl Tally {
     }
 
     /// The target acknowledged `record` at `target_offset`.
-    pub fn delivered(&mut self, record: SentRecord, target_offset: i64, mapping_every: i64) {
+    pub fn delivered(&mut self, record: SentRecord, target_offset: i64) {
         let Some(growth) = self.done(record.route, record.offset) else {
             return;
         };
@@ -206,19 +192,16 @@ impl Tally {
         if !record.sample {
             return;
         }
-        let mapping = OffsetMapping {
-            source_offset: record.offset,
-            target_offset,
+        let copy = OffsetRun {
+            source_start: record.offset,
+            target_start: target_offset,
+            length: 1,
         };
-        let due = self
-            .sampled
-            .get(&record.route)
-            .is_none_or(|s| record.offset - s >= mapping_every);
-        if due {
-            self.sampled.insert(record.route, record.offset);
-            self.mappings.push((record.route, mapping));
+        let runs = self.runs.entry(record.route).or_default();
+        match runs.last_mut() {
+            Some(last) if last.continued_by(&copy) => last.length += 1,
+            _ => runs.push(copy),
         }
-        self.newest.insert(record.route, mapping);
     }
 }
 
@@ -265,10 +248,10 @@ mod tests {
     #[test]
     fn a_checkpoint_moves_past_acknowledged_records_only() {
         let mut tally = Tally::default();
-        tally.delivered(record(0, 5), 100, 1000);
-        tally.delivered(record(0, 6), 101, 1000);
+        tally.delivered(record(0, 5), 100);
+        tally.delivered(record(0, 6), 101);
         // Offsets 7 and 8 are gaps (a transaction marker): the next record is 9.
-        tally.delivered(record(0, 9), 102, 1000);
+        tally.delivered(record(0, 9), 102);
         let growth = &tally.growth[&0];
         assert_eq!(
             (growth.next_offset, growth.copied, growth.bytes),
@@ -281,12 +264,12 @@ mod tests {
     #[test]
     fn a_refused_record_stops_its_route_and_no_other() {
         let mut tally = Tally::default();
-        tally.delivered(record(0, 1), 10, 1000);
+        tally.delivered(record(0, 1), 10);
         tally.refused(refusal(0, 2), Counts::Copied, OnRefusal::Stall);
         // Later records of the route went through, but the checkpoint stays at 2.
-        tally.delivered(record(0, 3), 11, 1000);
+        tally.delivered(record(0, 3), 11);
         tally.refused(refusal(0, 4), Counts::Copied, OnRefusal::Stall);
-        tally.delivered(record(1, 7), 50, 1000);
+        tally.delivered(record(1, 7), 50);
         assert_eq!(tally.growth[&0].next_offset, 2);
         assert_eq!(tally.blocked[&0].offset, 2);
         assert_eq!(tally.growth[&1].next_offset, 8);
@@ -307,19 +290,21 @@ mod tests {
     }
 
     #[test]
-    fn samples_fall_every_mapping_every_records_and_at_the_newest() {
+    fn runs_grow_while_both_sides_are_contiguous_and_break_at_gaps() {
         let mut tally = Tally::default();
-        for offset in 0..25 {
-            tally.delivered(record(0, offset), 1000 + offset, 10);
+        for offset in 0..10 {
+            tally.delivered(record(0, offset), 1000 + offset);
         }
-        let sampled: Vec<i64> = tally
-            .mappings
+        // A transaction marker at source 10; then another producer's record landed on
+        // the target at 1010, so the next copy is at 1011.
+        tally.delivered(record(0, 11), 1010);
+        tally.delivered(record(0, 12), 1012);
+        let runs = &tally.runs[&0];
+        let shape: Vec<(i64, i64, i64)> = runs
             .iter()
-            .map(|(_, m)| m.source_offset)
+            .map(|r| (r.source_start, r.target_start, r.length))
             .collect();
-        assert_eq!(sampled, vec![0, 10, 20]);
-        assert_eq!(tally.newest[&0].source_offset, 24);
-        assert_eq!(tally.newest[&0].target_offset, 1024);
+        assert_eq!(shape, vec![(0, 1000, 10), (11, 1010, 1), (12, 1012, 1)]);
     }
 
     #[test]

@@ -47,8 +47,6 @@ pub struct WorkerSettings {
     pub batch_bytes: usize,
     /// ... or after waiting this long for more records.
     pub batch_window: Duration,
-    /// An offset mapping sample is kept at least every this many records per partition.
-    pub mapping_every: i64,
 }
 
 impl Default for WorkerSettings {
@@ -60,7 +58,6 @@ impl Default for WorkerSettings {
             batch_records: 10_000,
             batch_bytes: 16 * 1024 * 1024,
             batch_window: Duration::from_millis(200),
-            mapping_every: 1000,
         }
     }
 }

@@ -204,7 +204,6 @@ impl Worker<'_> {
                         },
                         delivery,
                     },
-                    self.settings.mapping_every,
                     handling.on_refusal(),
                 )?,
                 Sent::Refused(error) => {
@@ -300,7 +299,6 @@ impl Worker<'_> {
                     },
                     delivery,
                 },
-                self.settings.mapping_every,
                 handling.on_refusal(),
             ),
             // The dead-letter topic itself refuses it: the partition stalls there.

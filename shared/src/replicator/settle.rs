@@ -51,25 +51,12 @@ impl Worker<'_> {
         mut batch: Batch,
     ) -> Result<bool, WorkerError> {
         let policy = handling.on_refusal();
-        batch
-            .acknowledged(self.settings.mapping_every, policy)
-            .await?;
+        batch.acknowledged(policy).await?;
         let mut tally = batch.tally;
         for refusal in std::mem::take(&mut tally.dead_letters) {
             let source = copying.reading[refusal.route].route.source.clone();
             self.send_refused_to_dead_letter(producer, handling, &source, refusal)
                 .await?;
-        }
-        // Every checkpoint also keeps a sample at its own position.
-        let mut mappings = tally.mappings;
-        let sampled: HashSet<(usize, i64)> = mappings
-            .iter()
-            .map(|(r, m)| (*r, m.source_offset))
-            .collect();
-        for (route, mapping) in tally.newest {
-            if !sampled.contains(&(route, mapping.source_offset)) {
-                mappings.push((route, mapping));
-            }
         }
         let mut reassign = false;
         let mut checkpoints = Vec::new();
@@ -120,19 +107,23 @@ impl Worker<'_> {
                 },
             ));
         }
-        let mappings: Vec<(PartitionRef, _)> = mappings
-            .into_iter()
-            .map(|(route, m)| (copying.reading[route].route.source.clone(), m))
-            .collect();
+        let runs = copying.runs_to_write(tally.runs);
         let committed = self
             .services
             .store
-            .commit_checkpoints(lease, checkpoints, &mappings)
+            .commit_checkpoints(lease, checkpoints, &runs)
             .await?;
         copying.owned.extend(committed.owned);
+        for (p, run) in runs {
+            // The newest run of each partition is the one the next batch may extend.
+            if !committed.lost.contains(&p) {
+                copying.open_runs.insert(p, run);
+            }
+        }
         for p in &committed.lost {
             // Another worker took it: it is that worker's now.
             copying.owned.remove(p);
+            copying.open_runs.remove(p);
             if let Some(route) = copying.find(&p.topic, p.partition) {
                 copying.states[route] = ReadState::Skip;
             }

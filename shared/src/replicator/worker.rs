@@ -18,7 +18,7 @@ use crate::assignment::Route;
 use crate::kafka::ClusterAccess;
 use crate::kafka_admin::GroupAdmin;
 use crate::lifecycle::{TaskRecord, TaskState};
-use crate::store::{Lease, Level, Owned, PartitionRef, StoreError};
+use crate::store::{Lease, Level, OffsetRun, Owned, PartitionRef, StoreError};
 use crate::task::TaskSpec;
 use crate::topology::{TIMEOUT, task_routes};
 
@@ -76,6 +76,9 @@ pub(super) struct Copying {
     pub(super) reading: Vec<Placed>,
     pub(super) states: Vec<ReadState>,
     pub(super) index: HashMap<String, HashMap<i32, usize>>,
+    /// The newest offset-map run written for each owned partition: a batch whose first
+    /// copy continues it extends it (the same item) rather than starting a run.
+    pub(super) open_runs: HashMap<PartitionRef, OffsetRun>,
 }
 
 impl Copying {
@@ -122,6 +125,33 @@ impl Copying {
             self.states.push(state);
         }
         consumer.assign(&assignment).map_err(kafka("assign"))
+    }
+
+    /// A batch's runs per route, as runs per partition to write: the first of each
+    /// merged into the partition's open run when it continues it.
+    pub(super) fn runs_to_write(
+        &self,
+        runs: HashMap<usize, Vec<OffsetRun>>,
+    ) -> Vec<(PartitionRef, OffsetRun)> {
+        let mut out = Vec::new();
+        for (route, runs) in runs {
+            let partition = &self.reading[route].route.source;
+            let mut runs = runs.into_iter();
+            let Some(mut first) = runs.next() else {
+                continue;
+            };
+            if let Some(open) = self.open_runs.get(partition)
+                && open.continued_by(&first)
+            {
+                first = OffsetRun {
+                    length: open.length + first.length,
+                    ..*open
+                };
+            }
+            out.push((partition.clone(), first));
+            out.extend(runs.map(|run| (partition.clone(), run)));
+        }
+        out
     }
 
     fn stalled(&self) -> bool {
@@ -250,6 +280,7 @@ impl Worker<'_> {
     ) -> Result<(), WorkerError> {
         let wanted: HashSet<&PartitionRef> = fresh.iter().map(|p| &p.route.source).collect();
         copying.owned.retain(|p, _| wanted.contains(p));
+        copying.open_runs.retain(|p, _| wanted.contains(p));
         let new: Vec<PartitionRef> = fresh
             .iter()
             .map(|p| p.route.source.clone())

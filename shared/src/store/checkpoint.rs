@@ -1,4 +1,4 @@
-//! Checkpoints, offset-mapping samples and the slot assignment, and who may write them
+//! Checkpoints, offset-map runs and the slot assignment, and who may write them
 //! (DESIGN §3 "Ownership", "Delivery").
 //!
 //! A partition has one owner at a time. A worker takes a partition by rewriting its
@@ -9,7 +9,7 @@
 //! never go back and a stale owner's condition cannot hold again (no ABA). Every write
 //! also checks the slot's lease epoch, which fences a worker that lost its whole slot.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -66,11 +66,13 @@ pub struct Stall {
     pub message: String,
 }
 
-/// A source offset and the target offset the same record landed at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OffsetMapping {
-    pub source_offset: i64,
-    pub target_offset: i64,
+/// Source offsets `source_start..source_start + length` copied, in order, to target
+/// offsets `target_start..target_start + length` (see `offset_translation.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct OffsetRun {
+    pub source_start: i64,
+    pub target_start: i64,
+    pub length: i64,
 }
 
 /// A partition's checkpoint as its owner holds it: `version` is the stored item's after
@@ -79,6 +81,24 @@ pub struct OffsetMapping {
 pub struct Owned {
     pub checkpoint: Checkpoint,
     pub version: u64,
+}
+
+/// One transaction of a commit: its writes and the partitions (by index) they fence.
+/// `final_write`: it writes their checkpoints (not only runs ahead of them).
+struct Unit {
+    writes: Vec<Write>,
+    partitions: Vec<usize>,
+    final_write: bool,
+}
+
+impl Unit {
+    fn new(lease_check: Write, final_write: bool) -> Self {
+        Self {
+            writes: vec![lease_check],
+            partitions: Vec::new(),
+            final_write,
+        }
+    }
 }
 
 /// What a commit did: the checkpoints written (with their new versions), and the
@@ -187,43 +207,48 @@ impl Store {
         Err(StoreError::Contention)
     }
 
-    /// Records checkpoints and offset-mapping samples: each checkpoint only while its
-    /// writer still owns the partition, all only while `lease` is held. A partition taken
+    /// Records checkpoints and the offset-map runs up to them: each partition's only
+    /// while its writer still owns it, all only while `lease` is held. A partition taken
     /// by another worker is reported in [`Committed::lost`], and neither its checkpoint
-    /// nor its samples are written.
+    /// nor its runs are written. A partition's runs land in the same transaction as its
+    /// checkpoint, or in earlier ones that check its ownership, so the map never has a
+    /// hole below a checkpoint and never holds a run of a stale owner. Runs of
+    /// partitions not in `checkpoints` are not written.
     pub async fn commit_checkpoints(
         &self,
         lease: &Lease,
         checkpoints: Vec<(PartitionRef, Owned)>,
-        mappings: &[(PartitionRef, OffsetMapping)],
+        runs: &[(PartitionRef, OffsetRun)],
     ) -> Result<Committed> {
+        let mut runs_of: BTreeMap<&PartitionRef, Vec<&OffsetRun>> = BTreeMap::new();
+        for (p, run) in runs {
+            runs_of.entry(p).or_default().push(run);
+        }
         let mut committed = Committed::default();
         let mut left = checkpoints;
         for _ in 0..ATTEMPTS {
             let mut retry = Vec::new();
-            for chunk in left.chunks(CHUNK) {
-                let mut writes = vec![self.lease_check(lease)];
-                writes.extend(chunk.iter().map(|(p, owned)| Write::Put {
-                    key: checkpoint_key(&lease.task_id, p),
-                    body: encode(&owned.checkpoint),
-                    expires_at: None,
-                    condition: Condition::Version(owned.version),
-                }));
-                match self.fenced(lease, writes).await {
-                    Ok(()) => committed.owned.extend(chunk.iter().map(|(p, owned)| {
-                        let version = owned.version + 1;
-                        let checkpoint = owned.checkpoint.clone();
-                        (
-                            p.clone(),
-                            Owned {
-                                checkpoint,
-                                version,
-                            },
-                        )
-                    })),
+            for unit in self.units(lease, &left, &runs_of) {
+                let partitions: Vec<&(PartitionRef, Owned)> =
+                    unit.partitions.iter().map(|i| &left[*i]).collect();
+                match self.fenced(lease, unit.writes).await {
+                    Ok(()) if unit.final_write => {
+                        committed.owned.extend(partitions.iter().map(|(p, owned)| {
+                            let version = owned.version + 1;
+                            let checkpoint = owned.checkpoint.clone();
+                            (
+                                p.clone(),
+                                Owned {
+                                    checkpoint,
+                                    version,
+                                },
+                            )
+                        }))
+                    }
+                    Ok(()) => {}
                     Err(StoreError::Fenced { .. }) if self.lease_holds(lease).await? => {
                         let stored = self.checkpoint_items(&lease.task_id).await?;
-                        for (p, owned) in chunk {
+                        for (p, owned) in partitions {
                             match stored.get(p) {
                                 Some(now) if now.version == owned.version => {
                                     retry.push((p.clone(), owned.clone()))
@@ -236,27 +261,68 @@ impl Store {
                 }
             }
             if retry.is_empty() {
-                break;
+                committed.lost.sort();
+                committed.lost.dedup();
+                return Ok(committed);
             }
+            retry.sort_by(|a, b| a.0.cmp(&b.0));
+            retry.dedup_by(|a, b| a.0 == b.0);
             left = retry;
         }
-        let lost: BTreeSet<&PartitionRef> = committed.lost.iter().collect();
-        let samples: Vec<Write> = mappings
-            .iter()
-            .filter(|(p, _)| !lost.contains(p))
-            .map(|(p, m)| Write::Put {
-                key: Key::new(task_pk(&lease.task_id), mapping_sk(p, m.source_offset)),
-                body: encode(m),
+        Err(StoreError::Contention)
+    }
+
+    /// The transactions of a commit. Partitions are packed whole (checkpoint and runs)
+    /// into transactions of at most 100 writes; a partition with more runs than fit
+    /// writes the surplus first, each transaction checking (not bumping) its version.
+    fn units(
+        &self,
+        lease: &Lease,
+        checkpoints: &[(PartitionRef, Owned)],
+        runs_of: &BTreeMap<&PartitionRef, Vec<&OffsetRun>>,
+    ) -> Vec<Unit> {
+        let put_run = |p: &PartitionRef, run: &OffsetRun| Write::Put {
+            key: Key::new(task_pk(&lease.task_id), mapping_sk(p, run.source_start)),
+            body: encode(run),
+            expires_at: None,
+            condition: Condition::Always,
+        };
+        let mut units = Vec::new();
+        let mut open = Unit::new(self.lease_check(lease), true);
+        for (index, (p, owned)) in checkpoints.iter().enumerate() {
+            let key = checkpoint_key(&lease.task_id, p);
+            let runs = runs_of.get(p).map(Vec::as_slice).unwrap_or_default();
+            // Whatever does not fit beside the checkpoint goes first, checked.
+            let (early, late) = runs.split_at(runs.len().saturating_sub(CHUNK - 1));
+            for chunk in early.chunks(CHUNK - 1) {
+                let mut unit = Unit::new(self.lease_check(lease), false);
+                unit.writes.push(Write::Check {
+                    key: key.clone(),
+                    condition: Condition::Version(owned.version),
+                });
+                unit.writes.extend(chunk.iter().map(|r| put_run(p, r)));
+                unit.partitions.push(index);
+                units.push(unit);
+            }
+            if open.writes.len() + 1 + late.len() > CHUNK + 1 {
+                units.push(std::mem::replace(
+                    &mut open,
+                    Unit::new(self.lease_check(lease), true),
+                ));
+            }
+            open.writes.push(Write::Put {
+                key,
+                body: encode(&owned.checkpoint),
                 expires_at: None,
-                condition: Condition::Always,
-            })
-            .collect();
-        for chunk in samples.chunks(CHUNK) {
-            let mut writes = vec![self.lease_check(lease)];
-            writes.extend_from_slice(chunk);
-            self.fenced(lease, writes).await?;
+                condition: Condition::Version(owned.version),
+            });
+            open.writes.extend(late.iter().map(|r| put_run(p, r)));
+            open.partitions.push(index);
         }
-        Ok(committed)
+        if !open.partitions.is_empty() {
+            units.push(open);
+        }
+        units
     }
 
     fn lease_check(&self, lease: &Lease) -> Write {
@@ -297,12 +363,12 @@ impl Store {
         Ok(())
     }
 
-    /// A partition's offset-mapping samples, in source-offset order.
+    /// A partition's offset-map runs, in source-offset order.
     pub async fn mappings(
         &self,
         task_id: &str,
         partition: &PartitionRef,
-    ) -> Result<Vec<OffsetMapping>> {
+    ) -> Result<Vec<OffsetRun>> {
         let prefix = format!("{}#", partition_sk("mapping", partition));
         self.query_all(&task_pk(task_id), &prefix)
             .await?
@@ -311,7 +377,7 @@ impl Store {
             .collect()
     }
 
-    /// Deletes a partition's offset-mapping samples, under the lease: they describe a
+    /// Deletes a partition's offset-map runs, under the lease: they describe a
     /// source log that is gone (the topic was re-created or truncated).
     pub async fn discard_mappings(&self, lease: &Lease, partition: &PartitionRef) -> Result<()> {
         let prefix = format!("{}#", partition_sk("mapping", partition));
@@ -323,6 +389,28 @@ impl Store {
                 condition: Condition::Always,
             }));
             self.fenced(lease, writes).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes offset-map runs no group needs any more (see
+    /// `offset_translation::prunable`). Not fenced: the runs it deletes are below every
+    /// position the partition's owner is still writing at.
+    pub async fn prune_runs(
+        &self,
+        task_id: &str,
+        partition: &PartitionRef,
+        runs: &[OffsetRun],
+    ) -> Result<()> {
+        let deletes: Vec<Write> = runs
+            .iter()
+            .map(|run| Write::Delete {
+                key: Key::new(task_pk(task_id), mapping_sk(partition, run.source_start)),
+                condition: Condition::Always,
+            })
+            .collect();
+        for chunk in deletes.chunks(CHUNK + 1) {
+            self.backend.write(chunk.to_vec()).await?;
         }
         Ok(())
     }

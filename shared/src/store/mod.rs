@@ -13,7 +13,7 @@
 //! | `task#{id}` | `lease#{slot}` | which worker holds a slot; its version is the lease epoch (kept when released, so epochs never repeat) |
 //! | `task#{id}` | `checkpoint#{topic}#{partition}` | next source offset to copy; its version fences the partition's owner |
 //! | `task#{id}` | `assignment` | which slot copies each partition |
-//! | `task#{id}` | `mapping#{topic}#{partition}#{source offset}` | source offset → target offset samples |
+//! | `task#{id}` | `mapping#{topic}#{partition}#{source start}` | a run of contiguous source → target offsets |
 //! | `task#{id}` | `event#{at}#{uuid}` | the event center (repeats coalesce; expires 30 days after the last) |
 //! | `task#{id}` | `seen#{topic}` | source topics metadata sync has initialized |
 //! | `task#{id}` | `progress#{part}` | progress documents (`metadata`, `offsets`) |
@@ -36,7 +36,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 pub use backend::{Backend, BackendError, Condition, Item, Key, Order, Page, Write};
-pub use checkpoint::{Checkpoint, Committed, FROM_BEGINNING, OffsetMapping, Owned, Stall};
+pub use checkpoint::{Checkpoint, Committed, FROM_BEGINNING, OffsetRun, Owned, Stall};
 pub use events::{Event, Level};
 pub use lease::Lease;
 
