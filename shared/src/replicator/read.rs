@@ -36,7 +36,7 @@ impl Worker<'_> {
         let window = tokio::time::sleep(self.settings.batch_window);
         tokio::pin!(window);
         let mut read = Read::default();
-        let origin = context.source_cluster_id.as_bytes();
+        let origin = context.source_tag.as_slice();
         while batch.records < self.settings.batch_records && batch.bytes < self.settings.batch_bytes
         {
             let message = tokio::select! {
@@ -61,7 +61,7 @@ impl Worker<'_> {
                 ReadState::Copy => {}
             }
             batch.records += 1;
-            let Some(headers) = copy_headers(&message, &context.target_cluster_id) else {
+            let Some(headers) = copy_headers(&message, &context.target_tag) else {
                 // Its origin is the target itself: copying it back would echo.
                 batch.tally.done(route, message.offset());
                 continue;

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::batch::{Batch, OnRefusal};
 use super::handling::Handling;
-use super::send::shared_producer;
+use super::send::{origin_tag, shared_producer};
 use super::{Worker, WorkerError, WorkerExit, consumer_config, kafka};
 use crate::assignment::Route;
 use crate::kafka::ClusterAccess;
@@ -41,8 +41,9 @@ pub(super) struct Context {
     /// The source's admin client, kept while the source's access stays the same.
     pub(super) admin: Arc<GroupAdmin>,
     pub(super) target: ClusterAccess,
-    pub(super) source_cluster_id: String,
-    pub(super) target_cluster_id: String,
+    /// The origin tags of both clusters (see `send::origin_tag`).
+    pub(super) source_tag: [u8; 8],
+    pub(super) target_tag: [u8; 8],
 }
 
 /// A route with where its records go on the target.
@@ -219,8 +220,8 @@ impl Worker<'_> {
             admin,
             source,
             target,
-            source_cluster_id,
-            target_cluster_id,
+            source_tag: origin_tag(&source_cluster_id),
+            target_tag: origin_tag(&target_cluster_id),
         }))
     }
 
