@@ -2,6 +2,7 @@
 //! the replicator function for each free slot; locally it runs each as a tokio task.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use crate::lifecycle::{TaskRecord, TaskState};
 use crate::replicator::WorkerError;
@@ -27,25 +28,46 @@ pub fn copies_messages(task: &TaskRecord) -> bool {
         }
 }
 
-/// Every slot of every running task that copies messages: min(partitions, 20) each.
-/// A task whose source cannot be read now is left out of this round.
+/// How long one task's slot count may take: an unreachable cluster delays only its own
+/// task, never the round (DESIGN §8). Well within the dispatcher's one-minute schedule.
+pub const TASK_BUDGET: Duration = Duration::from_secs(10);
+
+/// Every slot of every running task that copies messages: min(partitions, 20) each,
+/// the tasks asked about concurrently, each within [`TASK_BUDGET`]. A task whose source
+/// cannot be read now is left out of this round.
 pub async fn wanted_slots(services: &Services) -> Result<Vec<SlotRef>, StoreError> {
-    let mut wanted = Vec::new();
+    let mut counting = tokio::task::JoinSet::new();
     for (tenant, task) in services.store.all_tasks().await? {
         if !copies_messages(&task) {
             continue;
         }
-        match slots_of(services, &tenant, &task).await {
-            Ok(slots) => wanted.extend((0..slots).map(|slot| SlotRef {
+        let services = services.clone();
+        counting.spawn(async move {
+            let slots =
+                tokio::time::timeout(TASK_BUDGET, slots_of(&services, &tenant, &task)).await;
+            (tenant, task.id, slots)
+        });
+    }
+    let mut wanted = Vec::new();
+    while let Some(joined) = counting.join_next().await {
+        let Ok((tenant, task_id, slots)) = joined else {
+            continue;
+        };
+        match slots {
+            Ok(Ok(slots)) => wanted.extend((0..slots).map(|slot| SlotRef {
                 tenant: tenant.clone(),
-                task_id: task.id.clone(),
+                task_id: task_id.clone(),
                 slot,
             })),
-            Err(e) => {
-                tracing::warn!(task = %task.id, error = %e, "cannot count the task's partitions")
+            Ok(Err(e)) => {
+                tracing::warn!(task = %task_id, error = %e, "cannot count the task's partitions")
+            }
+            Err(_) => {
+                tracing::warn!(task = %task_id, "counting the task's partitions took too long")
             }
         }
     }
+    wanted.sort_by(|a, b| (&a.task_id, a.slot).cmp(&(&b.task_id, b.slot)));
     Ok(wanted)
 }
 

@@ -1,12 +1,15 @@
 //! The scheduled jobs, one function each, called by a Lambda schedule in AWS and by a
 //! timer in `kafka-sync local`.
 
+use std::future::Future;
 use std::time::Duration;
+
+use tokio::task::JoinSet;
 
 use chrono::Utc;
 use serde::Serialize;
 
-use crate::lifecycle::TaskState;
+use crate::lifecycle::{TaskRecord, TaskState};
 use crate::metadata_sync::{self, MetadataProgress};
 use crate::offset_sync;
 use crate::services::Services;
@@ -19,6 +22,51 @@ pub struct JobReport {
     pub failed: usize,
 }
 
+/// How long one task's run of a job may take before the round gives up on it: an
+/// unreachable cluster or a slow task delays only itself (DESIGN §8). Both jobs run
+/// every minute or more; this leaves the round room within the dispatcher's 55 s.
+pub const TASK_BUDGET: Duration = Duration::from_secs(45);
+
+/// Runs `job` on each task concurrently, each within [`TASK_BUDGET`]; a failure or a
+/// time-out counts against that task alone.
+async fn each_task<F, Fut, E>(
+    tasks: Vec<(String, TaskRecord)>,
+    what: &'static str,
+    job: F,
+) -> JobReport
+where
+    F: Fn(String, TaskRecord) -> Fut,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let mut running = JoinSet::new();
+    for (tenant, task) in tasks {
+        let id = task.id.clone();
+        let run = job(tenant, task);
+        running.spawn(async move { (id, tokio::time::timeout(TASK_BUDGET, run).await) });
+    }
+    let mut report = JobReport::default();
+    while let Some(joined) = running.join_next().await {
+        report.tasks += 1;
+        match joined {
+            Ok((_, Ok(Ok(())))) => {}
+            Ok((task, Ok(Err(e)))) => {
+                report.failed += 1;
+                tracing::warn!(task = %task, error = %e, "{what} failed");
+            }
+            Ok((task, Err(_))) => {
+                report.failed += 1;
+                tracing::warn!(task = %task, "{what} took longer than its budget");
+            }
+            Err(e) => {
+                report.failed += 1;
+                tracing::warn!(error = %e, "{what} task panicked");
+            }
+        }
+    }
+    report
+}
+
 /// Metadata sync for every running task never synced, or last synced longer than
 /// `interval` ago (`None`: every one). A task that has never run is initialized at once
 /// by the first call after its creation.
@@ -26,13 +74,13 @@ pub async fn metadata_sync(
     services: &Services,
     interval: Option<Duration>,
 ) -> Result<JobReport, StoreError> {
-    let mut report = JobReport::default();
+    let mut due = Vec::new();
     for (tenant, task) in services.store.all_tasks().await? {
         if task.state != TaskState::Running {
             continue;
         }
         let last: Option<MetadataProgress> = services.store.progress(&task.id, "metadata").await?;
-        let due = match (interval, last.and_then(|p| p.last_sync_at)) {
+        let is_due = match (interval, last.and_then(|p| p.last_sync_at)) {
             (None, _) | (_, None) => true,
             (Some(interval), Some(at)) => {
                 Utc::now()
@@ -42,32 +90,37 @@ pub async fn metadata_sync(
                     >= interval
             }
         };
-        if !due {
-            continue;
-        }
-        report.tasks += 1;
-        if let Err(e) = metadata_sync::run(services, &tenant, &task).await {
-            report.failed += 1;
-            tracing::warn!(task = %task.id, error = %e, "metadata sync failed");
+        if is_due {
+            due.push((tenant, task));
         }
     }
-    Ok(report)
+    Ok(each_task(due, "metadata sync", |tenant, task| {
+        let services = services.clone();
+        async move {
+            metadata_sync::run(&services, &tenant, &task)
+                .await
+                .map(drop)
+        }
+    })
+    .await)
 }
 
 /// Consumer-group offset sync for every running instance task whose `sync` includes
 /// offsets: one run each (the schedule — every minute in AWS, `--offset-interval`
 /// locally — sets the pace).
 pub async fn offset_sync(services: &Services) -> Result<JobReport, StoreError> {
-    let mut report = JobReport::default();
-    for (tenant, task) in services.store.all_tasks().await? {
-        if task.state != TaskState::Running || !offset_sync::syncs_offsets(&task.spec) {
-            continue;
-        }
-        report.tasks += 1;
-        if let Err(e) = offset_sync::run(services, &tenant, &task).await {
-            report.failed += 1;
-            tracing::warn!(task = %task.id, error = %e, "offset sync failed");
-        }
-    }
-    Ok(report)
+    let tasks: Vec<(String, TaskRecord)> = services
+        .store
+        .all_tasks()
+        .await?
+        .into_iter()
+        .filter(|(_, task)| {
+            task.state == TaskState::Running && offset_sync::syncs_offsets(&task.spec)
+        })
+        .collect();
+    Ok(each_task(tasks, "offset sync", |tenant, task| {
+        let services = services.clone();
+        async move { offset_sync::run(&services, &tenant, &task).await.map(drop) }
+    })
+    .await)
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use kafka_sync::dispatcher::{free_slots, wanted_slots};
+use kafka_sync::store::Level;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
@@ -25,16 +26,32 @@ async fn main() -> Result<(), Error> {
             // Tasks never synced get their topics before their workers start.
             kafka_sync::jobs::metadata_sync(&services, Some(Duration::MAX)).await?;
             let free = free_slots(&services, wanted_slots(&services).await?).await?;
+            let mut started = 0;
             for slot in &free {
-                lambda
+                let invoked = lambda
                     .invoke()
                     .function_name(&replicator)
                     .invocation_type(InvocationType::Event)
                     .payload(Blob::new(serde_json::to_vec(slot)?))
                     .send()
-                    .await?;
+                    .await;
+                // A failed Invoke is that slot's event; the round goes on (DESIGN §8).
+                match invoked {
+                    Ok(_) => started += 1,
+                    Err(e) => {
+                        let message = format!(
+                            "could not start the worker of slot {}: {}",
+                            slot.slot,
+                            aws_sdk_lambda::error::DisplayErrorContext(&e)
+                        );
+                        let _ = services
+                            .store
+                            .add_event(&slot.task_id, Level::Error, "replication", &message)
+                            .await;
+                    }
+                }
             }
-            Ok::<Value, Error>(json!({ "started": free.len() }))
+            Ok::<Value, Error>(json!({ "started": started, "failed": free.len() - started }))
         }
     }))
     .await

@@ -9,8 +9,13 @@ use kafka_sync::replicator::{Worker, WorkerSettings, report_failure};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use tokio_util::sync::CancellationToken;
 
-/// Time kept back from the deadline to finish the batch in flight and checkpoint it.
-const STOP_BEFORE_DEADLINE: Duration = Duration::from_secs(60);
+/// Time kept back from the deadline to settle the batches in flight and checkpoint
+/// them: a tenth of the invocation's time, between 2 s and 60 s. A fixed 60 s left an
+/// invocation of 60 s or less no time to copy at all; the template's 900 s timeout
+/// keeps the full 60 s.
+fn reserve(left: Duration) -> Duration {
+    (left / 10).clamp(Duration::from_secs(2), Duration::from_secs(60))
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -22,8 +27,8 @@ async fn main() -> Result<(), Error> {
             let deadline: SystemTime = event.context.deadline();
             let left = deadline
                 .duration_since(SystemTime::now())
-                .unwrap_or_default()
-                .saturating_sub(STOP_BEFORE_DEADLINE);
+                .unwrap_or_default();
+            let left = left.saturating_sub(reserve(left));
             let slot = event.payload;
             let worker = Worker {
                 services: &services,
