@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -78,12 +79,16 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         secrets: Arc::new(secrets),
     };
     let stop = CancellationToken::new();
+    // Metadata sync wakes the dispatcher as soon as it has initialized a task, so its
+    // workers start without waiting for the next dispatch tick.
+    let initialized = Arc::new(Notify::new());
     let metadata = tokio::spawn(metadata_loop(
         state.clone(),
         Duration::from_secs(options.metadata_interval_secs),
+        initialized.clone(),
         stop.clone(),
     ));
-    let dispatcher = tokio::spawn(dispatch_loop(state.clone(), stop.clone()));
+    let dispatcher = tokio::spawn(dispatch_loop(state.clone(), initialized, stop.clone()));
     let offsets = tokio::spawn(offset_loop(
         state.clone(),
         Duration::from_secs(options.offset_interval_secs.max(1)),
@@ -114,10 +119,17 @@ async fn shutdown_signal() {
 }
 
 /// Initializes new tasks at once, and re-runs metadata sync every `interval`.
-async fn metadata_loop(services: Services, interval: Duration, stop: CancellationToken) {
+async fn metadata_loop(
+    services: Services,
+    interval: Duration,
+    initialized: Arc<Notify>,
+    stop: CancellationToken,
+) {
     while !stop.is_cancelled() {
-        if let Err(e) = crate::jobs::metadata_sync(&services, Some(interval)).await {
-            tracing::warn!(error = %e, "metadata sync round failed");
+        match crate::jobs::metadata_sync(&services, Some(interval)).await {
+            Ok(report) if report.tasks > 0 => initialized.notify_one(),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "metadata sync round failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(METADATA_TICK) => {}
@@ -145,7 +157,7 @@ async fn offset_loop(services: Services, interval: Duration, stop: CancellationT
 }
 
 /// Keeps one worker running per wanted slot, and stops the ones no longer wanted.
-async fn dispatch_loop(services: Services, stop: CancellationToken) {
+async fn dispatch_loop(services: Services, initialized: Arc<Notify>, stop: CancellationToken) {
     let owner_prefix = format!("local-{}", uuid::Uuid::new_v4().simple());
     let mut workers: HashMap<SlotRef, (CancellationToken, JoinHandle<()>)> = HashMap::new();
     while !stop.is_cancelled() {
@@ -177,6 +189,7 @@ async fn dispatch_loop(services: Services, stop: CancellationToken) {
         }
         tokio::select! {
             _ = tokio::time::sleep(DISPATCH_EVERY) => {}
+            _ = initialized.notified() => {}
             _ = stop.cancelled() => {}
         }
     }
