@@ -62,9 +62,18 @@ impl Worker<'_> {
             let id = ids.get(&p.topic);
             let recreated =
                 matches!((&checkpoint.topic_id, id), (Some(old), Some(now)) if old != now);
-            if recreated {
+            let rewound = if recreated {
+                Some("the topic was deleted and created again (its id changed)".to_owned())
+            } else if next > high {
+                Some(format!(
+                    "the source log moved backwards (the copy had reached offset {next}, the log now ends at {high}): the topic was re-created or truncated"
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = rewound {
                 let message = format!(
-                    "{}/{}: the topic was deleted and created again (its id changed): its old offset mappings are discarded and the new log is copied from its beginning",
+                    "{}/{}: {why}; its old offset map is discarded and the new log is copied from its beginning",
                     p.topic, p.partition
                 );
                 let _ = store
@@ -87,17 +96,6 @@ impl Worker<'_> {
                     .await;
                 checkpoint.lost += (low - next) as u64;
                 checkpoint.next_offset = low;
-            } else if next > high {
-                let message = format!(
-                    "{}/{}: the source log moved backwards (the copy had reached offset {next}, the log now ends at {high}): the topic was re-created or truncated; its old offset mappings are discarded and the new log is copied from its beginning",
-                    p.topic, p.partition
-                );
-                let _ = store
-                    .add_event(&self.task_id, Level::Warn, "rewound", &message)
-                    .await;
-                store.discard_mappings(lease, &p).await?;
-                checkpoint.next_offset = FROM_BEGINNING;
-                checkpoint.stalled = None;
             } else if checkpoint.topic_id.is_none() && id.is_some() {
                 checkpoint.topic_id = id.cloned();
             } else {
