@@ -36,7 +36,11 @@ pub fn producer_config(target: &ClusterAccess) -> rdkafka::ClientConfig {
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("batch.size", "1000000")
-        .set("queue.buffering.max.kbytes", "8192")
+        // librdkafka refuses to queue a record larger than this bound, however empty the
+        // queue: it must allow the largest record a target accepts (as
+        // `message.max.bytes` below). How much is queued is bounded by the workers
+        // instead: each sends at most two batches ahead of its checkpoint.
+        .set("queue.buffering.max.kbytes", "102400")
         .set("message.timeout.ms", "120000")
         // Keys land where the Java client's murmur2 partitioner puts them (DESIGN §3).
         .set("partitioner", "murmur2_random")
