@@ -41,3 +41,10 @@ if [[ ! -x "$venv/bin/sam" || ! -x "$venv/bin/cfn-lint" || ! -x "$venv/bin/cargo
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check aws-sam-cli cfn-lint cargo-lambda ziglang
 fi
+
+# schemathesis fuzzes the HTTP API (scripts/fuzz-api.sh); confluent-kafka makes its
+# fixture topic.
+if [[ ! -x "$venv/bin/schemathesis" ]] || ! "$venv/bin/python" -c 'import confluent_kafka' 2>/dev/null; then
+  log "installing schemathesis and confluent-kafka into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check schemathesis confluent-kafka
+fi

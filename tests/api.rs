@@ -829,6 +829,33 @@ async fn bad_requests_are_named_4xx(api: Api) {
     }
 }
 
+/// Input too big for a store item or key is refused before the store, as a 400 that
+/// names the field, and never as the backend's own error.
+async fn oversized_input_is_a_400_naming_the_field(api: Api) {
+    let source = api.connection(&harness::source().bootstrap).await;
+    let target = api.connection(&harness::target().bootstrap).await;
+    let topic_task = json!({"name": unique_name("big"), "kind": "topic", "source": source,
+        "source_topic": "in", "target": target, "target_topic": "out"});
+    let mut long_source = topic_task.clone();
+    long_source["source"] = json!("s".repeat(1100));
+    let mut big_processing = topic_task;
+    big_processing["processing"] = json!({"parse": {"mode": "json"},
+        "fields": [{"name": "big", "op": "custom", "value": "v".repeat(300 * 1024)}]});
+    let long_bootstrap =
+        json!({"name": unique_name("c"), "bootstrap": format!("{}:9092", "h".repeat(5000))});
+    for (path, body, field) in [
+        ("/v1/tasks", long_source, "source"),
+        ("/v1/tasks", big_processing, "processing"),
+        ("/v1/connections", long_bootstrap, "bootstrap"),
+    ] {
+        let (status, reply) = api.call("POST", path, Some(body)).await;
+        assert_eq!(status, 400, "{field}: {reply}");
+        let message = error_message(&reply);
+        assert!(message.starts_with(&format!("{field}: ")), "{message}");
+        assert!(!message.contains("ValidationException"), "{message}");
+    }
+}
+
 macro_rules! api_tests {
     ($backend:ident, $kind:expr) => {
         mod $backend {
@@ -865,6 +892,10 @@ macro_rules! api_tests {
             #[tokio::test]
             async fn bad_requests_are_named_4xx() {
                 super::bad_requests_are_named_4xx(Api::start($kind).await).await;
+            }
+            #[tokio::test]
+            async fn oversized_input_is_a_400_naming_the_field() {
+                super::oversized_input_is_a_400_naming_the_field(Api::start($kind).await).await;
             }
         }
     };

@@ -25,11 +25,12 @@ const MIB: usize = 1024 * 1024;
 
 /// Starts `kafka-sync local` in a home of its own and creates an instance task copying
 /// metadata and messages of the source topics `regex` matches (so other tests' topics
-/// are left alone), with `fields` added to the task, e.g. `{"same_partition": false}`.
-async fn start_task(regex: &str, fields: Value) -> (Local, String) {
+/// are left alone), with `fields` added to the task, e.g. `{"same_partition": false}`;
+/// `args` go to `kafka-sync local`.
+async fn start_task(regex: &str, fields: Value, args: &[&str]) -> (Local, String) {
     let home = harness::scratch_dir().join(unique_name("fidelity"));
     let log = home.with_extension("log");
-    let local = Local::start(&binary(), &home, &log).await;
+    let local = Local::start_with(&binary(), &home, &log, args).await;
     let mut ids = Vec::new();
     for (name, access) in [("src", harness::source()), ("tgt", harness::target())] {
         let connection = local
@@ -202,7 +203,7 @@ async fn null_and_empty_keys_values_headers_and_timestamps_arrive_exactly() {
         false,
     );
 
-    let (local, task_id) = start_task(&format!("^{base}-(plain|compact)$"), json!({})).await;
+    let (local, task_id) = start_task(&format!("^{base}-(plain|compact)$"), json!({}), &[]).await;
     let total = (plain_records.len() + compacted_records.len()) as u64;
     wait_copied(&local, &task_id, total, Duration::from_secs(120)).await;
 
@@ -252,7 +253,7 @@ async fn assert_large_records_copied(prefix: &str, sizes: &[usize]) {
         .collect();
     produce_records(&source, &topic, &records).await;
 
-    let (local, task_id) = start_task(&format!("^{topic}$"), json!({})).await;
+    let (local, task_id) = start_task(&format!("^{topic}$"), json!({}), &[]).await;
     let progress = local
         .wait_progress(&task_id, Duration::from_secs(180), |p| {
             p["totals"]["lag"] == 0
@@ -433,7 +434,7 @@ async fn without_same_partition_keys_land_where_the_java_client_puts_them() {
     produce_with_java(&target, &java_topic, &keys).await;
 
     let (local, task_id) =
-        start_task(&format!("^{topic}$"), json!({"same_partition": false})).await;
+        start_task(&format!("^{topic}$"), json!({"same_partition": false}), &[]).await;
     wait_copied(
         &local,
         &task_id,
@@ -502,13 +503,21 @@ async fn target_topics_are_created_by_initialization_never_auto_created_by_the_b
     let configs = [("retention.ms", "259200000")];
     create_topic_with(&source, &early, 3, &configs).await;
     produce(&source, &early, 3, 0, 300, 10).await;
-    let (local, task_id) = start_task(&format!("^{base}-(early|late)$"), json!({})).await;
+    // Metadata sync every 30 s: a topic appearing later is initialized at a later run,
+    // and until then the workers know its partitions while the target has no topic for
+    // them — the window in which any client's metadata request for it would have the
+    // broker auto-create it with one partition.
+    let (local, task_id) = start_task(
+        &format!("^{base}-(early|late)$"),
+        json!({}),
+        &["--metadata-interval", "30"],
+    )
+    .await;
     wait_copied(&local, &task_id, 300, Duration::from_secs(120)).await;
-    // A topic appearing while the task runs, its records there before the service
-    // notices it: the worker must wait for initialization to create the target topic.
+    // Its records are there before the service notices the topic.
     create_topic_with(&source, &late, 3, &configs).await;
     produce(&source, &late, 3, 0, 300, 10).await;
-    wait_copied(&local, &task_id, 600, Duration::from_secs(120)).await;
+    wait_copied(&local, &task_id, 600, Duration::from_secs(180)).await;
 
     for topic in [&early, &late] {
         let partitions = target

@@ -5,14 +5,23 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::kafka::{ClusterAccess, Security};
-use crate::names::validate_name;
+use crate::names::{NAME_PATTERN, validate_name};
 use crate::validation::FieldError;
+
+/// The longest `bootstrap`: room for dozens of broker addresses.
+pub const MAX_BOOTSTRAP_CHARS: usize = 4096;
+/// The longest `security.ca_pem`: room for a long certificate chain.
+pub const MAX_CA_PEM_CHARS: usize = 64 * 1024;
+/// The longest SASL username or password.
+pub const MAX_SASL_CHARS: usize = 1024;
 
 /// The body of `POST /v1/connections`.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionRequest {
+    #[schemars(pattern(NAME_PATTERN))]
     pub name: String,
+    #[schemars(length(min = 1, max = MAX_BOOTSTRAP_CHARS))]
     pub bootstrap: String,
     #[serde(default)]
     pub security: Security,
@@ -35,7 +44,7 @@ pub struct ConnectionRecord {
 
 /// What the API shows of a connection: the request minus the password, plus what the
 /// cluster said about itself.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct ConnectionView<'a> {
     pub id: &'a str,
     pub name: &'a str,
@@ -73,9 +82,19 @@ impl ConnectionRecord {
 }
 
 impl ConnectionRequest {
+    /// Checks the request's rules, and bounds what it stores: the record (with the
+    /// local secret store's ciphertext of the password) must fit a DynamoDB item, 400 KB.
     pub fn validate(&self) -> Result<(), FieldError> {
         validate_name("name", &self.name)?;
+        at_most("bootstrap", &self.bootstrap, MAX_BOOTSTRAP_CHARS)?;
         validate_bootstrap(&self.bootstrap)?;
+        if let Some(ca) = &self.security.ca_pem {
+            at_most("security.ca_pem", ca, MAX_CA_PEM_CHARS)?;
+        }
+        if let Some(sasl) = &self.security.sasl {
+            at_most("security.sasl.username", &sasl.username, MAX_SASL_CHARS)?;
+            at_most("security.sasl.password", &sasl.password, MAX_SASL_CHARS)?;
+        }
         let protocol = self.security.protocol;
         match (&self.security.sasl, protocol.uses_sasl()) {
             (None, true) => {
@@ -124,6 +143,17 @@ impl ConnectionRequest {
     }
 }
 
+fn at_most(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
+    let chars = value.chars().count();
+    if chars > max {
+        return Err(FieldError::new(
+            field,
+            format!("is {chars} characters long; at most {max} are allowed"),
+        ));
+    }
+    Ok(())
+}
+
 /// One or more `host:port` addresses, comma-separated; one is enough.
 fn validate_bootstrap(bootstrap: &str) -> Result<(), FieldError> {
     let bad = |message: String| FieldError::new("bootstrap", message);
@@ -167,6 +197,31 @@ mod tests {
         assert_eq!(field("h:0"), Some("bootstrap".into()));
         assert_eq!(field("h:99999"), Some("bootstrap".into()));
         assert_eq!(field(""), Some("bootstrap".into()));
+    }
+
+    #[test]
+    fn what_is_stored_is_bounded() {
+        let field = |body: serde_json::Value| request(body).err().map(|e| e.field);
+        let long = "h".repeat(MAX_BOOTSTRAP_CHARS);
+        assert_eq!(
+            field(serde_json::json!({"name": "a", "bootstrap": format!("{long}:1")})),
+            Some("bootstrap".into())
+        );
+        let sasl = serde_json::json!({"mechanism": "PLAIN", "username": "u", "password": "p".repeat(MAX_SASL_CHARS + 1)});
+        assert_eq!(
+            field(serde_json::json!({"name": "a", "bootstrap": "h:1",
+                "security": {"protocol": "SASL_SSL", "sasl": sasl}})),
+            Some("security.sasl.password".into())
+        );
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----{}",
+            "A".repeat(MAX_CA_PEM_CHARS)
+        );
+        assert_eq!(
+            field(serde_json::json!({"name": "a", "bootstrap": "h:1",
+                "security": {"protocol": "SSL", "ca_pem": pem}})),
+            Some("security.ca_pem".into())
+        );
     }
 
     #[test]

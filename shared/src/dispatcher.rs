@@ -8,7 +8,6 @@ use crate::lifecycle::{TaskRecord, TaskState};
 use crate::replicator::WorkerError;
 use crate::services::Services;
 use crate::store::{StoreError, now_ms};
-use crate::task::TaskSpec;
 use crate::topology::task_routes;
 
 /// One worker slot of one task.
@@ -17,15 +16,6 @@ pub struct SlotRef {
     pub tenant: String,
     pub task_id: String,
     pub slot: usize,
-}
-
-/// Whether a task copies messages at all.
-pub fn copies_messages(task: &TaskRecord) -> bool {
-    task.state == TaskState::Running
-        && match &task.spec {
-            TaskSpec::Instance(i) => i.sync.syncs_messages(),
-            TaskSpec::Topic(_) => true,
-        }
 }
 
 /// How long one task's slot count may take: an unreachable cluster delays only its own
@@ -38,7 +28,7 @@ pub const TASK_BUDGET: Duration = Duration::from_secs(10);
 pub async fn wanted_slots(services: &Services) -> Result<Vec<SlotRef>, StoreError> {
     let mut counting = tokio::task::JoinSet::new();
     for (tenant, task) in services.store.all_tasks().await? {
-        if !copies_messages(&task) {
+        if task.state != TaskState::Running || !task.spec.copies_messages() {
             continue;
         }
         let services = services.clone();

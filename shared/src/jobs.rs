@@ -1,6 +1,7 @@
 //! The scheduled jobs, one function each, called by a Lambda schedule in AWS and by a
 //! timer in `kafka-sync local`.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ pub struct JobReport {
 pub const TASK_BUDGET: Duration = Duration::from_secs(45);
 
 /// Runs `job` on each task concurrently, each within [`TASK_BUDGET`]; a failure or a
-/// time-out counts against that task alone.
+/// time-out counts against that task alone. A job says whether it had work to do.
 async fn each_task<F, Fut, E>(
     tasks: Vec<(String, TaskRecord)>,
     what: &'static str,
@@ -36,7 +37,7 @@ async fn each_task<F, Fut, E>(
 ) -> JobReport
 where
     F: Fn(String, TaskRecord) -> Fut,
-    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    Fut: Future<Output = Result<bool, E>> + Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
     let mut running = JoinSet::new();
@@ -49,7 +50,8 @@ where
     while let Some(joined) = running.join_next().await {
         report.tasks += 1;
         match joined {
-            Ok((_, Ok(Ok(())))) => {}
+            Ok((_, Ok(Ok(true)))) => {}
+            Ok((_, Ok(Ok(false)))) => report.tasks -= 1,
             Ok((task, Ok(Err(e)))) => {
                 report.failed += 1;
                 tracing::warn!(task = %task, error = %e, "{what} failed");
@@ -68,13 +70,14 @@ where
 }
 
 /// Metadata sync for every running task never synced, or last synced longer than
-/// `interval` ago (`None`: every one). A task that has never run is initialized at once
-/// by the first call after its creation.
+/// `interval` ago (`None`: every one), or whose source has a topic not initialized yet.
+/// A task that has never run is initialized at once by the first call after its
+/// creation.
 pub async fn metadata_sync(
     services: &Services,
     interval: Option<Duration>,
 ) -> Result<JobReport, StoreError> {
-    let mut due = Vec::new();
+    let mut tasks = Vec::new();
     for (tenant, task) in services.store.all_tasks().await? {
         if task.state != TaskState::Running {
             continue;
@@ -90,16 +93,23 @@ pub async fn metadata_sync(
                     >= interval
             }
         };
-        if is_due {
-            due.push((tenant, task));
-        }
+        tasks.push((tenant, task, is_due));
     }
-    Ok(each_task(due, "metadata sync", |tenant, task| {
+    let due: HashMap<String, bool> = tasks.iter().map(|(_, t, d)| (t.id.clone(), *d)).collect();
+    let tasks = tasks
+        .into_iter()
+        .map(|(tenant, task, _)| (tenant, task))
+        .collect();
+    Ok(each_task(tasks, "metadata sync", |tenant, task| {
         let services = services.clone();
+        let is_due = due[&task.id];
         async move {
+            if !is_due && !metadata_sync::has_new_topics(&services, &tenant, &task).await? {
+                return Ok(false);
+            }
             metadata_sync::run(&services, &tenant, &task)
                 .await
-                .map(drop)
+                .map(|_| true)
         }
     })
     .await)
@@ -114,13 +124,15 @@ pub async fn offset_sync(services: &Services) -> Result<JobReport, StoreError> {
         .all_tasks()
         .await?
         .into_iter()
-        .filter(|(_, task)| {
-            task.state == TaskState::Running && offset_sync::syncs_offsets(&task.spec)
-        })
+        .filter(|(_, task)| task.state == TaskState::Running && task.spec.syncs_offsets())
         .collect();
     Ok(each_task(tasks, "offset sync", |tenant, task| {
         let services = services.clone();
-        async move { offset_sync::run(&services, &tenant, &task).await.map(drop) }
+        async move {
+            offset_sync::run(&services, &tenant, &task)
+                .await
+                .map(|_| true)
+        }
     })
     .await)
 }

@@ -1,12 +1,12 @@
 //! A task as stored: its spec, its state (`running` | `paused` | `failed`) and why.
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::task::TaskSpec;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskState {
     Running,
@@ -67,17 +67,29 @@ impl TaskRecord {
         }
     }
 
-    /// The API's view: the spec's fields with the id, state and timestamps beside them.
-    pub fn view(&self) -> Value {
-        let mut view = serde_json::to_value(&self.spec).expect("specs serialize");
-        let fields = view.as_object_mut().expect("a spec is a JSON object");
-        fields.insert("id".into(), json!(self.id));
-        fields.insert("state".into(), json!(self.state));
-        if let Some(reason) = &self.reason {
-            fields.insert("reason".into(), json!(reason));
+    pub fn view(&self) -> TaskView {
+        TaskView {
+            spec: self.spec.clone(),
+            id: self.id.clone(),
+            state: self.state,
+            reason: self.reason.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
         }
-        fields.insert("created_at".into(), json!(self.created_at));
-        fields.insert("updated_at".into(), json!(self.updated_at));
-        view
     }
+}
+
+/// What the API shows of a task: the spec's fields with the id, state and timestamps
+/// beside them.
+#[derive(Serialize, JsonSchema)]
+pub struct TaskView {
+    #[serde(flatten)]
+    pub spec: TaskSpec,
+    pub id: String,
+    pub state: TaskState,
+    /// Why the task failed, while it is `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }

@@ -133,6 +133,34 @@ impl Cluster {
     }
 }
 
+/// Whether an instance task's source has a selected topic that metadata sync has not
+/// initialized yet. One metadata request: cheap enough to ask at every tick, so a topic
+/// created on the source is copied within seconds locally and within one dispatcher
+/// period in Lambda (DESIGN §3), while the 3-minute schedule keeps partition growth and
+/// the retention rule.
+pub async fn has_new_topics(
+    services: &Services,
+    tenant: &str,
+    task: &TaskRecord,
+) -> Result<bool, SyncError> {
+    if !matches!(task.spec, TaskSpec::Instance(_)) {
+        return Ok(false);
+    }
+    let source = services
+        .access(tenant, task.spec.connection_ids()[0])
+        .await
+        .map_err(|e| SyncError(e.to_string()))?;
+    let routes = crate::topology::task_routes(&source, &task.spec)
+        .await
+        .map_err(|e| SyncError(e.to_string()))?;
+    let seen = services
+        .store
+        .seen_topics(&task.id)
+        .await
+        .map_err(|e| SyncError(e.to_string()))?;
+    Ok(routes.iter().any(|r| !seen.contains(&r.source.topic)))
+}
+
 /// Runs metadata sync for one task, recording events and progress: the full rules for
 /// an instance task; for a topic task, its target (and dead-letter) topic is created
 /// when missing, with the source topic's partition count.

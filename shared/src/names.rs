@@ -5,6 +5,9 @@ use crate::validation::FieldError;
 
 pub const MAX_NAME_CHARS: usize = 128;
 
+/// The rule of [`validate_name`] as a regular expression, for the OpenAPI document.
+pub const NAME_PATTERN: &str = "^[A-Za-z0-9_.-]{1,128}$";
+
 pub fn validate_name(field: &str, name: &str) -> Result<(), FieldError> {
     if name.is_empty() {
         return Err(FieldError::new(field, "must not be empty"));

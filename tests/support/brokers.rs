@@ -1,5 +1,6 @@
 //! Crashing a cluster's broker and starting it again on its data, through
-//! `scripts/services.sh kill|restart`, for tests of recovery from a broker crash.
+//! `scripts/services.sh kill|restart`, for tests of recovery from a broker crash; and
+//! waiting until a broker's metadata shows a change.
 //!
 //! Both clusters are shared by every test of a test binary: a test that kills one must
 //! not run beside tests that use it (cargo runs test binaries one after another, so it is
@@ -89,4 +90,26 @@ fn wait_until_serving(access: &ClusterAccess) {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+/// Waits until a fresh client of `access` sees `partitions` partitions of `topic`, so a
+/// producer made afterwards knows every one of them.
+pub async fn wait_partitions(access: &ClusterAccess, topic: &str, partitions: usize) {
+    let (access, topic) = (access.clone(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = access.client_config().create().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let metadata = consumer
+                .fetch_metadata(Some(&topic), Duration::from_secs(10))
+                .unwrap();
+            if metadata.topics()[0].partitions().len() == partitions {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{topic} never grew");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+    .unwrap();
 }

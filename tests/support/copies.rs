@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use kafka_sync::replicator::ORIGIN_HEADER;
+use kafka_sync::replicator::{ORIGIN_HEADER, WorkerSettings};
 use serde_json::{Value, json};
 
 use crate::local::Local;
@@ -108,6 +108,12 @@ pub fn assert_all_copied(
     duplicates
 }
 
+/// A quiet period for [`wait_settled`]: a worker's re-read of its partitions
+/// (`reassign_every`), a local dispatch round (2 s) and a margin.
+pub fn recheck_quiet() -> Duration {
+    WorkerSettings::default().reassign_every + Duration::from_secs(5)
+}
+
 /// Waits until the task has copied every one of its `partitions` partitions up to the
 /// source end, and then nothing changes for `quiet`: no record copied again, no target
 /// partition growing. A worker only notices a change of its partitions when it re-reads
@@ -122,22 +128,17 @@ pub async fn wait_settled(
     limit: Duration,
 ) -> Value {
     let deadline = Instant::now() + limit;
-    let mut last: Option<(Value, Instant)> = None;
+    let mut last: Option<(Vec<Value>, Instant)> = None;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let progress = local
             .wait_progress(task_id, remaining, |p| copied_up_to_end(p, partitions))
             .await;
         // What moves while anything is still being copied.
-        let copied: Vec<&Value> = progress["topics"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|t| t["partitions"].as_array().into_iter().flatten())
-            .map(|p| &p["target_end_offset"])
-            .chain([&progress["totals"]["messages"]])
+        let mut snapshot: Vec<Value> = partitions_of(&progress)
+            .map(|p| p["target_end_offset"].clone())
             .collect();
-        let snapshot = Value::from(copied.into_iter().cloned().collect::<Vec<_>>());
+        snapshot.push(progress["totals"]["messages"].clone());
         match &last {
             Some((before, since)) if *before == snapshot => {
                 if since.elapsed() >= quiet {
@@ -157,15 +158,17 @@ pub async fn wait_settled(
 /// Every one of `partitions` partitions has its checkpoint at the source end, and the
 /// target end is known.
 fn copied_up_to_end(progress: &Value, partitions: usize) -> bool {
-    let all: Vec<&Value> = progress["topics"]
+    progress["totals"]["lag"] == 0
+        && partitions_of(progress).count() == partitions
+        && partitions_of(progress)
+            .all(|p| p["next_offset"] == p["source_end_offset"] && p["target_end_offset"].is_i64())
+}
+
+/// The partitions of every topic of a progress reply.
+fn partitions_of(progress: &Value) -> impl Iterator<Item = &Value> {
+    progress["topics"]
         .as_array()
         .into_iter()
         .flatten()
         .flat_map(|t| t["partitions"].as_array().into_iter().flatten())
-        .collect();
-    progress["totals"]["lag"] == 0
-        && all.len() == partitions
-        && all
-            .iter()
-            .all(|p| p["next_offset"] == p["source_end_offset"] && p["target_end_offset"].is_i64())
 }

@@ -1,10 +1,12 @@
 //! What every integration test needs: the two real clusters and DynamoDB Local that
 //! `scripts/services.sh up` started, and names no other test uses.
 
+pub mod admin;
 pub mod brokers;
 pub mod copies;
 pub mod groups;
 pub mod local;
+pub mod local_dynamodb;
 pub mod records;
 pub mod task;
 

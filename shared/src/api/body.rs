@@ -6,6 +6,7 @@ use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::processing::from_json;
 
 /// The largest request body accepted (a processing test with a few 1 MiB-ish samples
 /// fits; anything bigger is a mistake).
@@ -54,17 +55,8 @@ fn parse_object(bytes: &Bytes) -> Result<serde_json::Value, ApiError> {
     Ok(value)
 }
 
-/// Types a JSON value, naming the field that does not fit (`security.sasl.mechanism: …`).
+/// Types a JSON value, naming the field that does not fit (`security.sasl.mechanism: …`),
+/// a missing one included, the way task bodies are read.
 pub fn typed<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        // serde reports an unknown or missing field by name without a path to it.
-        let field = if path == "." {
-            String::new()
-        } else {
-            format!("{path}: ")
-        };
-        ApiError::bad_request(format!("{field}{inner}"))
-    })
+    Ok(from_json(&value, "")?)
 }

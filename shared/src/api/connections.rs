@@ -6,13 +6,15 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::auth::Tenant;
 use super::body::{JsonBody, typed};
 use super::error::{ApiError, ApiResult};
 use super::{Services, checked_id};
-use crate::connection::{ConnectionRecord, ConnectionRequest};
+use crate::connection::{ConnectionRecord, ConnectionRequest, ConnectionView};
 use crate::kafka::ClusterAccess;
 
 /// How long a connection create may spend reaching the cluster (DESIGN: bounded at 10 s).
@@ -66,13 +68,20 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(json!(record.view()))))
 }
 
+#[derive(Serialize, JsonSchema)]
+pub struct ConnectionList<'a> {
+    connections: Vec<ConnectionView<'a>>,
+}
+
 pub async fn list(
     State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
 ) -> ApiResult<Json<Value>> {
     let connections = app.store.list_connections(&tenant).await?;
-    let views: Vec<_> = connections.iter().map(ConnectionRecord::view).collect();
-    Ok(Json(json!({ "connections": views })))
+    let list = ConnectionList {
+        connections: connections.iter().map(ConnectionRecord::view).collect(),
+    };
+    Ok(Json(json!(list)))
 }
 
 pub async fn get(

@@ -1,9 +1,13 @@
 //! The API's one error shape: `{"error": {"code", "message"}}` with the status of DESIGN §5.
+//!
+//! A 500 says only that something failed inside: what the backend said (a DynamoDB
+//! request id, a table name, a secret's ARN) is for the service log, never for the caller.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use crate::secrets::SecretError;
 use crate::store::StoreError;
@@ -41,8 +45,14 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    /// A failure inside the service. `cause` is logged, and not answered.
+    pub fn internal(what: &str, cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "{what}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{what}; the service log has the details"),
+        )
     }
 }
 
@@ -66,8 +76,7 @@ impl From<StoreError> for ApiError {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "contention", message)
             }
             StoreError::Backend(_) | StoreError::Corrupt(_) => {
-                tracing::error!(error = %message, "store failure");
-                Self::internal(message)
+                Self::internal("store failure", &message)
             }
         }
     }
@@ -75,8 +84,7 @@ impl From<StoreError> for ApiError {
 
 impl From<SecretError> for ApiError {
     fn from(e: SecretError) -> Self {
-        tracing::error!(error = %e, "secret store failure");
-        Self::internal(e.to_string())
+        Self::internal("secret store failure", &e)
     }
 }
 
@@ -89,9 +97,28 @@ impl From<crate::services::AccessLookupError> for ApiError {
     }
 }
 
+/// The body of every error answer.
+#[derive(Serialize, JsonSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ErrorDetail {
+    /// Stable, for programs: `bad_request`, `not_found`, `conflict`, ….
+    code: &'static str,
+    /// For people; a 400 names the offending field first (`processing.parse.mode: …`).
+    message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }

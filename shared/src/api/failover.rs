@@ -59,7 +59,7 @@ pub async fn failover(
         }
     };
     let task = app.store.get_task(&tenant, checked_id(&id)?).await?;
-    if !offset_sync::syncs_offsets(&task.spec) {
+    if !task.spec.syncs_offsets() {
         return Err(ApiError::bad_request(
             "the task does not synchronize consumer-group offsets (sync must be metadata+messages+offsets)",
         ));

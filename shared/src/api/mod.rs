@@ -7,6 +7,8 @@ mod connections;
 mod error;
 mod failover;
 mod openapi;
+mod processing;
+mod routes;
 mod tasks;
 
 use axum::Router;
@@ -21,7 +23,7 @@ pub use crate::services::Services;
 
 /// The whole API. `/healthz` is open; everything else needs `auth`.
 pub fn router(state: Services, auth: Auth) -> Router {
-    let authenticated = openapi::routes()
+    let authenticated = routes::routes()
         .into_iter()
         .fold(Router::new(), |router, route| {
             router.route(route.path, route.handler)

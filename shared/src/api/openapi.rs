@@ -1,224 +1,46 @@
-//! The route table: every authenticated endpoint once, with what it takes and returns.
-//! The router is built from it and `/v1/openapi.json` is generated from it, so the
-//! document cannot drift from what is served.
+//! `GET /v1/openapi.json`: the OpenAPI document of the route table ([`super::routes`]),
+//! every schema in it derived from the types the handlers read and write.
+//!
+//! Each create (a 201) links to the operations on the record it made (`{path}/{id}…`),
+//! with the new `id`, so a client generator or a stateful fuzzer can chain the calls.
 
 use axum::Json;
-use axum::routing::{MethodRouter, delete, get, patch, post};
-use schemars::{JsonSchema, SchemaGenerator, generate::SchemaSettings};
+use schemars::{SchemaGenerator, generate::SchemaSettings};
 use serde_json::{Map, Value, json};
 
-use super::{Services, connections, failover, tasks};
-use crate::connection::ConnectionRequest;
-
-type SchemaFn = fn(&mut SchemaGenerator) -> schemars::Schema;
-
-pub struct Route {
-    pub method: &'static str,
-    pub path: &'static str,
-    pub summary: &'static str,
-    pub request: Option<SchemaFn>,
-    pub success: u16,
-    pub handler: MethodRouter<Services>,
-}
-
-fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> schemars::Schema {
-    generator.subschema_for::<T>()
-}
-
-pub fn routes() -> Vec<Route> {
-    let route = |method, path, summary, request: Option<SchemaFn>, success, handler| Route {
-        method,
-        path,
-        summary,
-        request,
-        success,
-        handler,
-    };
-    vec![
-        route(
-            "post",
-            "/v1/connections",
-            "Register a cluster: discovers its brokers and cluster id",
-            Some(schema::<ConnectionRequest>),
-            201,
-            post(connections::create),
-        ),
-        route(
-            "get",
-            "/v1/connections",
-            "List the tenant's connections",
-            None,
-            200,
-            get(connections::list),
-        ),
-        route(
-            "get",
-            "/v1/connections/{id}",
-            "Read a connection (never its password)",
-            None,
-            200,
-            get(connections::get),
-        ),
-        route(
-            "delete",
-            "/v1/connections/{id}",
-            "Delete a connection no task uses",
-            None,
-            204,
-            delete(connections::delete),
-        ),
-        route(
-            "post",
-            "/v1/tasks",
-            "Create an instance-level or topic-level task",
-            Some(schema::<Map<String, Value>>),
-            201,
-            post(tasks::create),
-        ),
-        route(
-            "get",
-            "/v1/tasks",
-            "List the tenant's tasks",
-            None,
-            200,
-            get(tasks::list),
-        ),
-        route(
-            "get",
-            "/v1/tasks/{id}",
-            "Read a task",
-            None,
-            200,
-            get(tasks::get),
-        ),
-        route(
-            "patch",
-            "/v1/tasks/{id}",
-            "Change a task's name, processing or error policy",
-            Some(schema::<Map<String, Value>>),
-            200,
-            patch(tasks::update),
-        ),
-        route(
-            "delete",
-            "/v1/tasks/{id}",
-            "Delete a task and everything kept for it",
-            None,
-            204,
-            delete(tasks::delete),
-        ),
-        route(
-            "post",
-            "/v1/tasks/{id}/pause",
-            "Pause a task",
-            None,
-            200,
-            post(tasks::pause),
-        ),
-        route(
-            "post",
-            "/v1/tasks/{id}/resume",
-            "Resume a paused or failed task from its checkpoints",
-            None,
-            200,
-            post(tasks::resume),
-        ),
-        route(
-            "get",
-            "/v1/tasks/{id}/progress",
-            "Per-partition progress of a task",
-            None,
-            200,
-            get(tasks::progress),
-        ),
-        route(
-            "get",
-            "/v1/tasks/{id}/events",
-            "The task's events, newest first",
-            None,
-            200,
-            get(tasks::events),
-        ),
-        route(
-            "post",
-            "/v1/processing/test",
-            "Run a processing config on sample messages",
-            Some(schema::<Map<String, Value>>),
-            200,
-            post(tasks::processing_test),
-        ),
-        route(
-            "post",
-            "/v1/tasks/{id}/failover",
-            "What each consumer group gets on the target now; synced at once unless dry_run",
-            Some(schema::<failover::FailoverRequest>),
-            200,
-            post(failover::failover),
-        ),
-        route(
-            "get",
-            "/v1/tasks/{id}/groups",
-            "Each consumer group offset sync handles, and what it did last",
-            None,
-            200,
-            get(failover::groups),
-        ),
-    ]
-}
+use super::error::ErrorBody;
+use super::routes::{Route, routes};
 
 /// `GET /v1/openapi.json`.
 pub async fn document() -> Json<Value> {
     Json(build())
 }
 
+/// The statuses every authenticated operation may answer with the error body.
+const ERRORS: [u16; 6] = [400, 401, 404, 409, 422, 429];
+/// And those of an operation that takes a body: too large, not JSON.
+const BODY_ERRORS: [u16; 2] = [413, 415];
+
 fn build() -> Value {
     let mut generator = SchemaGenerator::new(SchemaSettings::openapi3());
     let error = json!({
         "description": "an error",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        "content": {"application/json": {"schema": generator.subschema_for::<ErrorBody>()}}
     });
+    let routes = routes();
     let mut paths = Map::new();
-    for route in routes() {
-        let mut operation = json!({
-            "summary": route.summary,
-            "security": [{"bearer": []}, {"iam": []}],
-            "responses": {
-                route.success.to_string(): {"description": "success"},
-                "400": error.clone(), "401": error.clone(), "404": error.clone(),
-                "409": error.clone(), "422": error.clone(), "429": error.clone()
-            }
-        });
-        if route.path.contains("{id}") {
-            operation["parameters"] = json!([{
-                "name": "id", "in": "path", "required": true,
-                "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}
-            }]);
-        }
-        if let Some(request) = route.request {
-            let schema = request(&mut generator);
-            operation["requestBody"] = json!({
-                "required": true,
-                "content": {"application/json": {"schema": schema}}
-            });
-        }
+    for route in &routes {
         let entry = paths
             .entry(route.path)
             .or_insert_with(|| Value::Object(Map::new()));
-        entry[route.method] = operation;
+        entry[route.method] = operation(route, &routes, &mut generator, &error);
     }
     paths.insert(
         "/healthz".into(),
-        json!({"get": {"summary": "Liveness; needs no auth", "security": [], "responses": {"200": {"description": "ok"}}}}),
+        json!({"get": {"operationId": "healthz", "summary": "Liveness; needs no auth",
+                       "security": [], "responses": {"200": {"description": "ok"}}}}),
     );
-    let mut schemas: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
-    schemas.insert(
-        "Error".into(),
-        json!({
-            "type": "object", "required": ["error"],
-            "properties": {"error": {"type": "object", "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}
-        }),
-    );
+    let schemas: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
     json!({
         "openapi": "3.0.3",
         "info": {"title": "kafka-sync", "version": env!("CARGO_PKG_VERSION")},
@@ -232,6 +54,101 @@ fn build() -> Value {
             }
         }
     })
+}
+
+fn operation(
+    route: &Route,
+    routes: &[Route],
+    generator: &mut SchemaGenerator,
+    error: &Value,
+) -> Value {
+    let mut responses = Map::new();
+    let body_errors = route.request.map_or(&[][..], |_| &BODY_ERRORS[..]);
+    for status in ERRORS.iter().chain(body_errors) {
+        responses.insert(status.to_string(), error.clone());
+    }
+    let mut success = json!({"description": "success"});
+    if let Some(response) = route.response {
+        success["content"] = json!({"application/json": {"schema": response(generator)}});
+    }
+    if let Some(links) = links(route, routes) {
+        success["links"] = links;
+    }
+    responses.insert(route.success.to_string(), success);
+    let mut operation = json!({
+        "operationId": operation_id(route),
+        "summary": route.summary,
+        "security": [{"bearer": []}, {"iam": []}],
+        "responses": responses,
+    });
+    let parameters = parameters(route, generator);
+    if !parameters.is_empty() {
+        operation["parameters"] = Value::Array(parameters);
+    }
+    if let Some(request) = route.request {
+        operation["requestBody"] = json!({
+            "required": true,
+            "content": {"application/json": {"schema": request(generator)}}
+        });
+    }
+    operation
+}
+
+/// `post /v1/tasks/{id}/pause` → `post_tasks_id_pause`.
+fn operation_id(route: &Route) -> String {
+    let segments = route
+        .path
+        .split('/')
+        .filter(|segment| !segment.is_empty() && *segment != "v1")
+        .map(|segment| segment.trim_matches(['{', '}']));
+    std::iter::once(route.method)
+        .chain(segments)
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// The path's `{id}`, and each property of the route's query schema, as parameters.
+fn parameters(route: &Route, generator: &mut SchemaGenerator) -> Vec<Value> {
+    let mut parameters = Vec::new();
+    if route.path.contains("{id}") {
+        parameters.push(json!({
+            "name": "id", "in": "path", "required": true,
+            "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+        }));
+    }
+    let Some(query) = route.query else {
+        return parameters;
+    };
+    let query = query(generator).to_value();
+    let required = query.get("required").cloned().unwrap_or(json!([]));
+    let properties = query.get("properties").and_then(Value::as_object);
+    for (name, schema) in properties.into_iter().flatten() {
+        parameters.push(json!({
+            "name": name, "in": "query",
+            "required": required.as_array().is_some_and(|r| r.contains(&json!(name))),
+            "schema": schema
+        }));
+    }
+    parameters
+}
+
+/// A create's links: every operation on what it made, `{path}/{id}` and below it, given
+/// the new record's `id`.
+fn links(route: &Route, routes: &[Route]) -> Option<Value> {
+    if route.success != 201 {
+        return None;
+    }
+    let record = format!("{}/{{id}}", route.path);
+    let links: Map<String, Value> = routes
+        .iter()
+        .filter(|target| target.path == record || target.path.starts_with(&format!("{record}/")))
+        .map(|target| {
+            let id = operation_id(target);
+            let link = json!({"operationId": id, "parameters": {"path.id": "$response.body#/id"}});
+            (id, link)
+        })
+        .collect();
+    Some(Value::Object(links))
 }
 
 #[cfg(test)]
@@ -250,5 +167,47 @@ mod tests {
             );
         }
         assert!(document["components"]["schemas"]["ConnectionRequest"].is_object());
+    }
+
+    #[test]
+    fn bodies_have_schemas_of_their_types() {
+        let document = build();
+        let schemas = &document["components"]["schemas"];
+        for name in [
+            "TaskSpec",
+            "TaskPatch",
+            "TaskView",
+            "ProcessingConfig",
+            "ErrorBody",
+        ] {
+            assert!(schemas[name].is_object(), "{name}");
+        }
+        let create = &document["paths"]["/v1/tasks"]["post"];
+        assert_eq!(
+            create["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/TaskSpec"
+        );
+        // Both kinds of task, each with its own fields.
+        let kinds = schemas["TaskSpec"]["oneOf"].as_array().expect("oneOf");
+        assert_eq!(kinds.len(), 2);
+    }
+
+    #[test]
+    fn creates_link_to_the_operations_on_what_they_made() {
+        let document = build();
+        let links = &document["paths"]["/v1/tasks"]["post"]["responses"]["201"]["links"];
+        for id in [
+            "get_tasks_id",
+            "patch_tasks_id",
+            "delete_tasks_id",
+            "post_tasks_id_pause",
+            "get_tasks_id_events",
+        ] {
+            assert_eq!(links[id]["operationId"], id);
+            assert_eq!(links[id]["parameters"]["path.id"], "$response.body#/id");
+        }
+        let links = &document["paths"]["/v1/connections"]["post"]["responses"]["201"]["links"];
+        assert!(links["delete_connections_id"].is_object());
+        assert!(links.get("get_tasks_id").is_none());
     }
 }

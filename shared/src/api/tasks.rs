@@ -1,21 +1,21 @@
 //! `/v1/tasks`: create (with every check DESIGN §3/§4 asks), read, change, pause, resume,
-//! delete, progress and events; and `/v1/processing/test`.
+//! delete, progress and events.
 
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::auth::Tenant;
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use super::{Services, checked_id};
-use crate::lifecycle::{TaskRecord, TaskState};
-use crate::processing::{self, ProcessingConfig, from_json};
-use crate::store::{Level, StoreError};
+use crate::lifecycle::{TaskRecord, TaskState, TaskView};
+use crate::store::{Event, Level, StoreError};
 use crate::task::{TaskSpec, apply_patch, parse_task_spec};
 use crate::topology::initial_checkpoints;
 
@@ -68,9 +68,8 @@ pub async fn create(
     State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<TaskView>)> {
     let spec = parse_task_spec(&body)?;
-    spec.validate()?;
     check_references(&app, &tenant, &spec).await?;
     let record = TaskRecord::new(super::new_id(), spec);
     // Start positions land before the task exists, so no worker can start without them.
@@ -89,20 +88,26 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(record.view())))
 }
 
+#[derive(Serialize, JsonSchema)]
+pub struct TaskList {
+    tasks: Vec<TaskView>,
+}
+
 pub async fn list(
     State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TaskList>> {
     let tasks = app.store.list_tasks(&tenant).await?;
-    let views: Vec<Value> = tasks.iter().map(TaskRecord::view).collect();
-    Ok(Json(json!({ "tasks": views })))
+    Ok(Json(TaskList {
+        tasks: tasks.iter().map(TaskRecord::view).collect(),
+    }))
 }
 
 pub async fn get(
     State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TaskView>> {
     let task = app.store.get_task(&tenant, checked_id(&id)?).await?;
     Ok(Json(task.view()))
 }
@@ -112,11 +117,9 @@ pub async fn update(
     Extension(Tenant(tenant)): Extension<Tenant>,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TaskView>> {
     let id = checked_id(&id)?;
-    // Check the patch against the current spec first, so bad input is a 400 before any write.
-    let current = app.store.get_task(&tenant, id).await?;
-    apply_patch(&current.spec, &patch)?;
+    // A patch that does not apply is a 400 from inside the update, before anything is written.
     let updated = app
         .store
         .update_task(&tenant, id, |task| {
@@ -135,7 +138,7 @@ async fn transition(
     id: &str,
     from: &[TaskState],
     to: TaskState,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TaskView>> {
     let id = checked_id(id)?;
     let updated = app
         .store
@@ -160,7 +163,7 @@ pub async fn pause(
     State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TaskView>> {
     transition(
         &app,
         &tenant,
@@ -175,7 +178,7 @@ pub async fn resume(
     State(app): State<Services>,
     Extension(Tenant(tenant)): Extension<Tenant>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TaskView>> {
     transition(
         &app,
         &tenant,
@@ -205,10 +208,24 @@ pub async fn progress(
     Ok(Json(crate::progress::progress(&app, &tenant, &task).await?))
 }
 
-#[derive(Deserialize)]
+/// The query of `GET /v1/tasks/{id}/events`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
-    limit: Option<usize>,
+    /// How many of the newest events.
+    #[serde(default = "default_limit")]
+    #[schemars(range(min = 1, max = 1000))]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    100
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct EventList {
+    /// Newest first.
+    events: Vec<Event>,
 }
 
 pub async fn events(
@@ -216,75 +233,13 @@ pub async fn events(
     Extension(Tenant(tenant)): Extension<Tenant>,
     Path(id): Path<String>,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EventList>> {
     let Query(query) =
         query.map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
+    if !(1..=1000).contains(&query.limit) {
         return Err(ApiError::bad_request("limit: must be between 1 and 1000"));
     }
     let task = app.store.get_task(&tenant, checked_id(&id)?).await?;
-    let events = app.store.events(&task.id, limit).await?;
-    Ok(Json(json!({ "events": events })))
-}
-
-/// The most sample messages one processing test takes.
-const MAX_TEST_MESSAGES: usize = 1000;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TestMessage {
-    #[serde(default)]
-    key: Option<String>,
-    value: Option<String>,
-}
-
-/// `POST /v1/processing/test`: runs a processing config on sample messages, without a
-/// task, and returns each one's outputs or error.
-pub async fn processing_test(JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
-    let fields = body.as_object().expect("JsonBody holds an object");
-    if let Some(unknown) = fields
-        .keys()
-        .find(|k| !["processing", "messages"].contains(&k.as_str()))
-    {
-        return Err(ApiError::bad_request(format!(
-            "{unknown}: unknown field; expected processing, messages"
-        )));
-    }
-    let config: ProcessingConfig = from_json(
-        fields
-            .get("processing")
-            .ok_or_else(|| ApiError::bad_request("processing: required field is missing"))?,
-        "processing",
-    )?;
-    let compiled = processing::compile(&config, "processing")?;
-    let messages: Vec<TestMessage> = from_json(
-        fields
-            .get("messages")
-            .ok_or_else(|| ApiError::bad_request("messages: required field is missing"))?,
-        "messages",
-    )?;
-    if messages.len() > MAX_TEST_MESSAGES {
-        return Err(ApiError::bad_request(format!(
-            "messages: at most {MAX_TEST_MESSAGES} messages per test"
-        )));
-    }
-    let now = crate::store::now_ms();
-    let results: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            match compiled.run(
-                m.key.as_deref().map(str::as_bytes),
-                m.value.as_deref().map(str::as_bytes),
-                now,
-            ) {
-                Ok(outputs) => json!({"ok": true, "outputs": outputs.iter().map(|o| json!({
-                "key": o.key.as_deref().map(String::from_utf8_lossy),
-                "value": String::from_utf8_lossy(&o.value),
-            })).collect::<Vec<_>>()}),
-                Err(e) => json!({"ok": false, "error": format!("{}: {}", e.kind, e.reason)}),
-            }
-        })
-        .collect();
-    Ok(Json(json!({ "results": results })))
+    let events = app.store.events(&task.id, query.limit).await?;
+    Ok(Json(EventList { events }))
 }

@@ -30,7 +30,6 @@ use crate::kafka_admin::AdminError;
 use crate::lifecycle::TaskRecord;
 use crate::services::Services;
 use crate::store::Level;
-use crate::task::TaskSpec;
 use crate::topology::task_routes;
 
 /// The event kind of everything offset sync records.
@@ -67,13 +66,6 @@ fn admin_error(what: &str) -> impl Fn(AdminError) -> OffsetSyncError + '_ {
     move |e| OffsetSyncError(format!("{what}: {e}"))
 }
 
-/// Whether a task's consumer groups are synchronized: an instance task with `sync` =
-/// `metadata+messages+offsets` (creation guarantees the all-topics range and
-/// `same_partition`).
-pub fn syncs_offsets(spec: &TaskSpec) -> bool {
-    matches!(spec, TaskSpec::Instance(i) if i.sync.syncs_offsets() && i.topics.is_all())
-}
-
 /// One offset-sync run of a task that syncs offsets, over every topic it copies.
 pub async fn run(
     services: &Services,
@@ -95,7 +87,7 @@ async fn synced_topics(
     tenant: &str,
     task: &TaskRecord,
 ) -> Result<BTreeSet<String>, OffsetSyncError> {
-    if !syncs_offsets(&task.spec) {
+    if !task.spec.syncs_offsets() {
         return Err(OffsetSyncError(
             "the task does not synchronize consumer-group offsets".into(),
         ));

@@ -87,7 +87,6 @@ pub fn check_offset_sync_support(max_versions: &BTreeMap<i16, i16>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::offset_sync::syncs_offsets;
 
     fn table(entries: &[(i16, i16)]) -> BTreeMap<i16, i16> {
         entries.iter().copied().collect()
@@ -221,28 +220,5 @@ mod tests {
         // Nothing known: everything is missing.
         let error = check_offset_sync_support(&BTreeMap::new()).unwrap_err();
         assert_eq!(error.missing.len(), OFFSET_SYNC_APIS.len());
-    }
-
-    #[test]
-    fn only_instance_tasks_with_offsets_over_all_topics_sync_them() {
-        use crate::task::parse_task_spec;
-        use serde_json::json;
-        let spec = |sync: &str, topics: serde_json::Value| {
-            parse_task_spec(&json!({"name": "t", "kind": "instance", "source": "a",
-                "target": "b", "sync": sync, "topics": topics}))
-            .unwrap()
-        };
-        assert!(syncs_offsets(&spec(
-            "metadata+messages+offsets",
-            json!({"all": true})
-        )));
-        assert!(!syncs_offsets(&spec(
-            "metadata+messages",
-            json!({"all": true})
-        )));
-        assert!(!syncs_offsets(&spec(
-            "metadata+messages",
-            json!({"regex": "^x"})
-        )));
     }
 }

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -24,13 +25,15 @@ use crate::validation::FieldError;
 /// `{"name": N, "op": "jsonpath", "path": "$.a.b"}`, `{"name": N, "op": "system_time"}` or
 /// `{"name": N, "op": "custom", "value": V}`. Which other keys an op takes is checked by
 /// [`compile`](super::compile).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldSpec {
+    #[schemars(length(min = 1))]
     pub name: String,
     pub op: FieldOp,
     /// `mapping`: the parsed key whose value this field takes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub from: Option<String>,
     /// `jsonpath`: the JSONPath, from `$`, into the parsed message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,7 +52,7 @@ fn given<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D:
     Value::deserialize(deserializer).map(Some)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldOp {
     Mapping,

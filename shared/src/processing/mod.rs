@@ -21,6 +21,7 @@ mod pipeline;
 mod raw;
 mod record;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use error::ProcessingError;
@@ -36,12 +37,13 @@ use crate::validation::FieldError;
 
 /// The processing of a topic-level task, as the API takes it:
 /// `{"parse": {...}, "fields": [...], "output": {...}}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessingConfig {
     pub parse: ParseConfig,
     /// The output schema, in order; absent: every parsed field, in parse order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub fields: Option<Vec<FieldSpec>>,
     /// Defaults to `{"format": "json"}`.
     #[serde(default)]

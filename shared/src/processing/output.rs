@@ -5,6 +5,7 @@ mod json;
 mod key_value;
 mod value;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Tagged;
@@ -15,7 +16,7 @@ use crate::validation::FieldError;
 /// to `""`) or `{"format": "key_value", "kv_separator": "=", "separator": "&"}` (both
 /// required, neither empty). Which other keys a format takes is checked by
 /// [`compile`](super::compile).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutputConfig {
     pub format: OutputFormat,
@@ -27,7 +28,7 @@ pub struct OutputConfig {
     pub kv_separator: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputFormat {
     #[default]

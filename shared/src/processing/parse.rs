@@ -7,6 +7,7 @@ mod regex;
 mod separator;
 
 use ::regex::Regex;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub(super) use self::json::JsonAs;
@@ -19,20 +20,22 @@ use crate::validation::FieldError;
 /// `{"mode": "regex", "pattern": "..."}`, `{"mode": "json_array_single"}` or
 /// `{"mode": "json_array_multi"}`. Which other keys a mode takes is checked by
 /// [`compile`](super::compile).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParseConfig {
     pub mode: ParseMode,
     /// The literal separator of `separator` mode: `" "`, `"\t"`, `","`, `";"`, `"|"`, `":"`
     /// or any other non-empty string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub separator: Option<String>,
     /// The regular expression of `regex` mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub pattern: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ParseMode {
     Json,

@@ -2,6 +2,7 @@
 //! each item holding its JSON body, a version for conditional writes and an optional TTL.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -34,6 +35,63 @@ where
         Some(e) if is_condition(e) => BackendError::ConditionFailed,
         _ => BackendError::Other(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string()),
     }
+}
+
+/// How often a write is tried while DynamoDB refuses it for a conflict with another
+/// transaction, and the first wait between tries (doubled each time, about 0.3 s in all).
+const CONFLICT_ATTEMPTS: u32 = 5;
+const CONFLICT_FIRST_WAIT: Duration = Duration::from_millis(20);
+
+/// Why DynamoDB refused a write.
+enum WriteError {
+    /// Another transaction was changing one of its items. DynamoDB cancels such a write
+    /// rather than wait, so it did not happen, and trying it again checks its conditions
+    /// anew: it is safe to retry as it is.
+    Conflict,
+    Backend(BackendError),
+}
+
+impl From<BackendError> for WriteError {
+    fn from(e: BackendError) -> Self {
+        Self::Backend(e)
+    }
+}
+
+/// Turns a write's SDK error into ours; `refusal` picks out the refusals of the
+/// operation (a condition that failed, a conflict).
+fn write_error<E, R>(
+    error: SdkError<E, R>,
+    refusal: impl Fn(&E) -> Option<WriteError>,
+) -> WriteError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match error.as_service_error().and_then(refusal) {
+        Some(refused) => refused,
+        None => WriteError::Backend(sdk_error(error, |_| false)),
+    }
+}
+
+/// The refusal of a PutItem or DeleteItem, given its two tests.
+fn item_refusal(condition_failed: bool, conflict: bool) -> Option<WriteError> {
+    if condition_failed {
+        Some(WriteError::Backend(BackendError::ConditionFailed))
+    } else if conflict {
+        Some(WriteError::Conflict)
+    } else {
+        None
+    }
+}
+
+/// The refusal of a cancelled transaction: a failed condition decides, else a conflict.
+fn transaction_refusal(error: &TransactWriteItemsError) -> Option<WriteError> {
+    let TransactWriteItemsError::TransactionCanceledException(cancelled) = error else {
+        return None;
+    };
+    let reasons = cancelled.cancellation_reasons();
+    let any = |code: &str| reasons.iter().any(|r| r.code() == Some(code));
+    item_refusal(any("ConditionalCheckFailed"), any("TransactionConflict"))
 }
 
 fn s(value: &str) -> AttributeValue {
@@ -177,7 +235,7 @@ impl DynamoBackend {
         }
     }
 
-    async fn write_one(&self, write: Write) -> Result<(), BackendError> {
+    async fn write_one(&self, write: Write) -> Result<(), WriteError> {
         let condition = condition_expression(write.condition());
         match write {
             Write::Put {
@@ -201,11 +259,14 @@ impl DynamoBackend {
                         .condition_expression(expression)
                         .set_expression_attribute_values(values);
                 }
-                request
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| sdk_error(e, |e| e.is_conditional_check_failed_exception()))
+                request.send().await.map(|_| ()).map_err(|e| {
+                    write_error(e, |e| {
+                        item_refusal(
+                            e.is_conditional_check_failed_exception(),
+                            e.is_transaction_conflict_exception(),
+                        )
+                    })
+                })
             }
             Write::Delete { key, .. } => {
                 let mut request = self
@@ -218,17 +279,20 @@ impl DynamoBackend {
                         .condition_expression(expression)
                         .set_expression_attribute_values(values);
                 }
-                request
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| sdk_error(e, |e| e.is_conditional_check_failed_exception()))
+                request.send().await.map(|_| ()).map_err(|e| {
+                    write_error(e, |e| {
+                        item_refusal(
+                            e.is_conditional_check_failed_exception(),
+                            e.is_transaction_conflict_exception(),
+                        )
+                    })
+                })
             }
             Write::Check { .. } => self.write_many(vec![write]).await,
         }
     }
 
-    async fn write_many(&self, writes: Vec<Write>) -> Result<(), BackendError> {
+    async fn write_many(&self, writes: Vec<Write>) -> Result<(), WriteError> {
         let mut items = Vec::with_capacity(writes.len());
         for write in writes {
             let condition = condition_expression(write.condition());
@@ -286,14 +350,15 @@ impl DynamoBackend {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| {
-                sdk_error(e, |e| {
-                    matches!(e, TransactWriteItemsError::TransactionCanceledException(t)
-                        if t.cancellation_reasons()
-                            .iter()
-                            .any(|r| r.code() == Some("ConditionalCheckFailed")))
-                })
-            })
+            .map_err(|e| write_error(e, transaction_refusal))
+    }
+
+    async fn write_once(&self, mut writes: Vec<Write>) -> Result<(), WriteError> {
+        match writes.len() {
+            0 => Ok(()),
+            1 => self.write_one(writes.remove(0)).await,
+            _ => self.write_many(writes).await,
+        }
     }
 }
 
@@ -313,12 +378,26 @@ impl Backend for DynamoBackend {
         Ok(item.filter(|item| !item.expired(now_secs())))
     }
 
-    async fn write(&self, mut writes: Vec<Write>) -> Result<(), BackendError> {
-        match writes.len() {
-            0 => Ok(()),
-            1 => self.write_one(writes.remove(0)).await,
-            _ => self.write_many(writes).await,
+    /// Retries a write DynamoDB refused for a conflict with another transaction; one
+    /// still refused after [`CONFLICT_ATTEMPTS`] is a backend error, never a failed
+    /// condition, which callers read as "someone else holds it".
+    async fn write(&self, writes: Vec<Write>) -> Result<(), BackendError> {
+        let mut wait = CONFLICT_FIRST_WAIT;
+        for attempt in 1..=CONFLICT_ATTEMPTS {
+            match self.write_once(writes.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(WriteError::Backend(e)) => return Err(e),
+                Err(WriteError::Conflict) if attempt < CONFLICT_ATTEMPTS => {
+                    // Jitter, so writers that collided do not collide again in step.
+                    tokio::time::sleep(wait.mul_f64(rand::random_range(0.5..1.5))).await;
+                    wait *= 2;
+                }
+                Err(WriteError::Conflict) => break,
+            }
         }
+        Err(BackendError::Other(format!(
+            "DynamoDB refused the write {CONFLICT_ATTEMPTS} times for conflicts with other transactions"
+        )))
     }
 
     async fn query(
@@ -365,5 +444,38 @@ impl Backend for DynamoBackend {
             .and_then(|v| v.as_s().ok())
             .cloned();
         Ok(Page { items, next })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+
+    use super::*;
+
+    fn cancelled(codes: &[&str]) -> TransactWriteItemsError {
+        let mut exception = TransactionCanceledException::builder();
+        for code in codes {
+            exception =
+                exception.cancellation_reasons(CancellationReason::builder().code(*code).build());
+        }
+        TransactWriteItemsError::TransactionCanceledException(exception.build())
+    }
+
+    #[test]
+    fn a_conflict_is_retried_and_a_failed_condition_decides() {
+        assert!(matches!(
+            transaction_refusal(&cancelled(&["None", "TransactionConflict"])),
+            Some(WriteError::Conflict)
+        ));
+        assert!(matches!(
+            transaction_refusal(&cancelled(&[
+                "TransactionConflict",
+                "ConditionalCheckFailed"
+            ])),
+            Some(WriteError::Backend(BackendError::ConditionFailed))
+        ));
+        assert!(transaction_refusal(&cancelled(&["ValidationError"])).is_none());
     }
 }

@@ -3,6 +3,7 @@
 //! at every re-check stays one entry with a count instead of flooding the list.
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Condition, Key, Order, PAGE, Result, Store, Write, decode, encode, task_pk};
@@ -14,7 +15,7 @@ const COALESCE_WINDOW: usize = 20;
 /// Events are kept this long after their last repeat.
 const EVENT_RETENTION_SECS: i64 = 30 * 24 * 3600;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Info,
@@ -22,7 +23,7 @@ pub enum Level {
     Error,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
     /// When it first happened.
     pub at: DateTime<Utc>,
