@@ -222,7 +222,6 @@ fn key_of(record: &Record) -> String {
 /// partition copies to the end too, in order, with nothing lost or doubled.
 #[tokio::test]
 async fn a_refused_record_stalls_only_its_partition_until_the_target_is_fixed() {
-    let started = Instant::now();
     let prefix = unique_name("rep-refused");
     let (narrow, other) = (format!("{prefix}.narrow"), format!("{prefix}.other"));
     let (source, target) = (harness::source(), harness::target());
@@ -247,6 +246,7 @@ async fn a_refused_record_stalls_only_its_partition_until_the_target_is_fixed() 
     }
     let run = start("rep-refused", &[]).await;
     let task = run.instance_task(&format!("^{prefix}\\.")).await;
+    let started = Instant::now();
 
     // Stalled, and the other four partitions copied in full meanwhile.
     let stalled = run
@@ -263,21 +263,27 @@ async fn a_refused_record_stalls_only_its_partition_until_the_target_is_fixed() 
         partition(&stalled, &narrow, 1)
     );
     let at = partition(&stalled, &narrow, 1);
-    println!("DIAG skipped assertion 0");
+    assert_eq!(
+        at["error"]["offset"], LARGE_AT,
+        "stalled at the large record: {at}"
+    );
     assert_eq!(at["error"]["code"], "MessageSizeTooLarge", "{at}");
     assert!(
         !at["error"]["message"].as_str().unwrap_or("").is_empty(),
         "{at}"
     );
-    println!("DIAG skipped assertion 1");
+    assert_eq!(
+        at["next_offset"], LARGE_AT,
+        "the checkpoint stays at it: {at}"
+    );
     assert_eq!(at["source_end_offset"], 30);
-    println!("DIAG skipped assertion 2");
+    assert_eq!(at["lag"], 30 - LARGE_AT);
     // The target holds exactly the records before the refused one: nothing past it was
     // acknowledged out of order, nothing before it was held back.
     let before_fix = read_all(&target, &narrow).await;
     let expected: Vec<String> = (0..LARGE_AT).map(|i| format!("n-1-{i}")).collect();
     let on_target: Vec<String> = before_fix[&1].iter().map(key_of).collect();
-    println!("DIAG skipped assertion 3");
+    assert_eq!(on_target, expected, "target partition 1 while stalled");
     assert_eq!(
         stalled["state"], "running",
         "a stall does not fail the task"
@@ -295,15 +301,17 @@ async fn a_refused_record_stalls_only_its_partition_until_the_target_is_fixed() 
         .await;
     assert_eq!(events.len(), 1, "one stalled event: {events:#?}");
     let event = &events[0];
-    println!("DIAG event: {event}");
     let message = event["message"].as_str().unwrap();
-    println!("DIAG skipped assertion 4");
+    assert!(
+        message.contains(&format!("{narrow}/1")) && message.contains(&format!("offset {LARGE_AT}")),
+        "the event names the partition and the offset: {message}"
+    );
     assert!(message.contains("MessageSizeTooLarge"), "{message}");
     assert_eq!(event["level"], "error");
     assert!(event["last_at"].is_string(), "{event}");
     // Still stalled at the same place after the retries.
     let retried = run.wait(&task, Duration::from_secs(10), |_| true).await;
-    println!("DIAG retried: {}", partition(&retried, &narrow, 1));
+    assert_eq!(partition(&retried, &narrow, 1)["error"]["offset"], LARGE_AT);
 
     // The operator raises the target topic's limit: seen at the next re-check.
     let fixed_at = Instant::now();
