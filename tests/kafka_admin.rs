@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use harness::groups::LiveMember;
 use kafka_sync::kafka::ClusterAccess;
-use kafka_sync::kafka_admin::{AdminError, GroupAdmin, GroupOffset};
+use kafka_sync::kafka_admin::{AdminError, GroupOffset, KafkaAdmin};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -71,7 +71,7 @@ async fn setting_one_topic_config_keeps_all_the_others() {
     )
     .await;
 
-    let admin = GroupAdmin::new(&target).unwrap();
+    let admin = KafkaAdmin::new(&target).unwrap();
     admin
         .set_topic_configs(&topic, &[("retention.ms".into(), "-1".into())], TIMEOUT)
         .await
@@ -103,7 +103,7 @@ async fn setting_several_configs_at_once_sets_each() {
     let topic = harness::unique_name("admin-configs-many");
     create_topic(&target, &topic, 1, &[("cleanup.policy", "compact")]).await;
 
-    let admin = GroupAdmin::new(&target).unwrap();
+    let admin = KafkaAdmin::new(&target).unwrap();
     let configs = [
         ("retention.ms".to_owned(), "-1".to_owned()),
         ("retention.bytes".to_owned(), "-1".to_owned()),
@@ -133,7 +133,7 @@ async fn setting_several_configs_at_once_sets_each() {
 async fn setting_configs_of_a_missing_topic_fails_naming_it() {
     let target = harness::target();
     let topic = harness::unique_name("admin-no-such-topic");
-    let admin = GroupAdmin::new(&target).unwrap();
+    let admin = KafkaAdmin::new(&target).unwrap();
 
     let error = admin
         .set_topic_configs(&topic, &[("retention.ms".into(), "-1".into())], TIMEOUT)
@@ -154,7 +154,7 @@ async fn setting_an_unknown_config_fails_and_changes_nothing() {
     let target = harness::target();
     let topic = harness::unique_name("admin-bad-config");
     create_topic(&target, &topic, 1, &[("retention.ms", "3600000")]).await;
-    let admin = GroupAdmin::new(&target).unwrap();
+    let admin = KafkaAdmin::new(&target).unwrap();
 
     let error = admin
         .set_topic_configs(
@@ -203,7 +203,7 @@ async fn offsets_a_consumer_committed_are_listed_exactly() {
         consumer.commit(&offsets, CommitMode::Sync).unwrap();
     }
 
-    let admin = GroupAdmin::new(&source).unwrap();
+    let admin = KafkaAdmin::new(&source).unwrap();
     let groups = admin.list_groups(TIMEOUT).await.unwrap();
     let listing = groups
         .iter()
@@ -227,7 +227,7 @@ async fn offsets_committed_for_a_fresh_group_read_back_and_move_forward() {
     let topic = harness::unique_name("admin-commit");
     let group = harness::unique_name("admin-fresh-group");
     create_topic(&target, &topic, 2, &[]).await;
-    let admin = GroupAdmin::new(&target).unwrap();
+    let admin = KafkaAdmin::new(&target).unwrap();
     assert_eq!(admin.group_offsets(&group, TIMEOUT).await.unwrap(), vec![]);
 
     admin
@@ -262,7 +262,7 @@ async fn committing_for_a_group_with_a_live_member_is_refused_as_group_active() 
     let topic = harness::unique_name("admin-live");
     let group = harness::unique_name("admin-live-group");
     create_topic(&target, &topic, 2, &[]).await;
-    let admin = GroupAdmin::new(&target).unwrap();
+    let admin = KafkaAdmin::new(&target).unwrap();
     let member = LiveMember::join(&target, &group, &topic);
 
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -300,7 +300,7 @@ async fn a_partition_the_broker_refuses_fails_the_commit_naming_it() {
     let topic = harness::unique_name("admin-partial");
     let group = harness::unique_name("admin-partial-group");
     create_topic(&target, &topic, 1, &[]).await;
-    let admin = GroupAdmin::new(&target).unwrap();
+    let admin = KafkaAdmin::new(&target).unwrap();
 
     // Partition 3 does not exist: Kafka 4 refuses offsets for unknown partitions.
     let error = admin
@@ -325,7 +325,7 @@ async fn a_partition_the_broker_refuses_fails_the_commit_naming_it() {
 async fn an_unknown_group_has_no_members_and_no_offsets() {
     let target = harness::target();
     let group = harness::unique_name("admin-no-such-group");
-    let admin = GroupAdmin::new(&target).unwrap();
+    let admin = KafkaAdmin::new(&target).unwrap();
 
     let descriptions = admin
         .describe_groups(std::slice::from_ref(&group), TIMEOUT)
@@ -340,7 +340,7 @@ async fn an_unknown_group_has_no_members_and_no_offsets() {
 
 #[tokio::test]
 async fn an_unreachable_cluster_times_out() {
-    let admin = GroupAdmin::new(&ClusterAccess::plaintext("127.0.0.1:1")).unwrap();
+    let admin = KafkaAdmin::new(&ClusterAccess::plaintext("127.0.0.1:1")).unwrap();
     let started = Instant::now();
     let error = admin.list_groups(Duration::from_secs(2)).await.unwrap_err();
     assert!(matches!(error, AdminError::Timeout), "{error:?}");

@@ -7,7 +7,7 @@ use harness::records::{add_partitions, create_topic};
 use harness::task::{TENANT, instance_task};
 use harness::unique_name;
 use kafka_sync::kafka::ClusterAccess;
-use kafka_sync::kafka_admin::GroupAdmin;
+use kafka_sync::kafka_admin::KafkaAdmin;
 use kafka_sync::lifecycle::TaskRecord;
 use kafka_sync::metadata_sync::{self, MetadataProgress};
 use kafka_sync::services::Services;
@@ -82,7 +82,7 @@ async fn partitions(access: &ClusterAccess, topic: &str) -> Option<usize> {
 }
 
 async fn set(access: &ClusterAccess, topic: &str, name: &str, value: &str) {
-    GroupAdmin::new(access)
+    KafkaAdmin::new(access)
         .unwrap()
         .set_topic_configs(topic, &[(name.to_owned(), value.to_owned())], TIMEOUT)
         .await

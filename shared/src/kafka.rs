@@ -5,11 +5,18 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::store::PartitionRef;
+
+/// How long one metadata, watermark or offsets-for-times request may take: every caller
+/// of [`ClusterAccess`]'s reads uses this one value. Well under the jobs' per-task
+/// budget ([`crate::jobs::TASK_BUDGET`], 45 s), so a slow cluster fails a run with this
+/// error rather than the budget's time-out.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum SecurityProtocol {
@@ -111,10 +118,40 @@ pub struct ClusterDescription {
     pub brokers: Vec<String>,
 }
 
+/// The topics of a cluster as one metadata request shows them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterTopics {
+    /// Each topic not in error: its partition count and replication factor (that of
+    /// its first partition).
+    pub topics: BTreeMap<String, TopicShape>,
+    /// How many brokers the cluster has.
+    pub brokers: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TopicShape {
+    pub partitions: usize,
+    pub replication_factor: usize,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
-    #[error("cannot reach the cluster at {bootstrap}: {reason}")]
-    Unreachable { bootstrap: String, reason: String },
+    /// librdkafka could not make a client, or a request failed or timed out.
+    #[error("cannot reach the cluster at {bootstrap}: {context}: {source}")]
+    Kafka {
+        bootstrap: String,
+        /// What was asked (`metadata`, `watermarks of t/0`, ...).
+        context: String,
+        /// Boxed: a `KafkaError` is large, and this error travels in every `Result`
+        /// of the workers and jobs.
+        source: Box<KafkaError>,
+    },
+    /// The blocking thread that ran the request panicked or was cancelled.
+    #[error("request to the cluster at {bootstrap} did not finish: {source}")]
+    Join {
+        bootstrap: String,
+        source: tokio::task::JoinError,
+    },
     #[error("the cluster at {0} did not report a cluster id")]
     NoClusterId(String),
 }
@@ -174,7 +211,7 @@ impl ClusterAccess {
             let consumer = access.consumer()?;
             let metadata = consumer
                 .fetch_metadata(Some(&topic), timeout)
-                .map_err(|e| access.unreachable(e.to_string()))?;
+                .map_err(access.failed("metadata"))?;
             Ok(metadata
                 .topics()
                 .iter()
@@ -196,7 +233,7 @@ impl ClusterAccess {
             let consumer = access.consumer()?;
             let (_, high) = consumer
                 .fetch_watermarks(&topic, partition, timeout)
-                .map_err(|e| access.unreachable(e.to_string()))?;
+                .map_err(access.failed("watermarks"))?;
             Ok(high)
         })
         .await
@@ -207,18 +244,40 @@ impl ClusterAccess {
         &self,
         timeout: Duration,
     ) -> Result<BTreeMap<String, usize>, AccessError> {
+        let topics = self.topics(timeout).await?.topics;
+        Ok(topics
+            .into_iter()
+            .map(|(name, shape)| (name, shape.partitions))
+            .collect())
+    }
+
+    /// Every topic with its partition count and replication factor, and the number of
+    /// brokers, from one metadata request.
+    pub async fn topics(&self, timeout: Duration) -> Result<ClusterTopics, AccessError> {
         let access = self.clone();
         self.blocking(move || {
             let metadata = access
                 .consumer()?
                 .fetch_metadata(None, timeout)
-                .map_err(|e| access.unreachable(e.to_string()))?;
-            Ok(metadata
+                .map_err(access.failed("metadata"))?;
+            let topics = metadata
                 .topics()
                 .iter()
                 .filter(|t| t.error().is_none())
-                .map(|t| (t.name().to_owned(), t.partitions().len()))
-                .collect())
+                .map(|t| {
+                    let replication_factor =
+                        t.partitions().first().map_or(1, |p| p.replicas().len());
+                    let shape = TopicShape {
+                        partitions: t.partitions().len(),
+                        replication_factor,
+                    };
+                    (t.name().to_owned(), shape)
+                })
+                .collect();
+            Ok(ClusterTopics {
+                topics,
+                brokers: metadata.brokers().len(),
+            })
         })
         .await
     }
@@ -237,8 +296,10 @@ impl ClusterAccess {
                 .map(|p| {
                     let marks = consumer
                         .fetch_watermarks(&p.topic, p.partition, timeout)
-                        .map_err(|e| {
-                            access.unreachable(format!("{}/{}: {e}", p.topic, p.partition))
+                        .map_err(|source| AccessError::Kafka {
+                            bootstrap: access.bootstrap.clone(),
+                            context: format!("watermarks of {}/{}", p.topic, p.partition),
+                            source: Box::new(source),
                         })?;
                     Ok((p, marks))
                 })
@@ -261,12 +322,12 @@ impl ClusterAccess {
             for p in &partitions {
                 query
                     .add_partition_offset(&p.topic, p.partition, Offset::Offset(ms))
-                    .map_err(|e| access.unreachable(e.to_string()))?;
+                    .map_err(access.failed("offsets-for-times query"))?;
             }
             let found = access
                 .consumer()?
                 .offsets_for_times(query, timeout)
-                .map_err(|e| access.unreachable(e.to_string()))?;
+                .map_err(access.failed("offsets for times"))?;
             Ok(found
                 .elements()
                 .iter()
@@ -303,18 +364,16 @@ impl ClusterAccess {
                 .set("group.id", "ksync-timestamps")
                 .set("enable.auto.commit", "false")
                 .set("enable.partition.eof", "false");
-            let consumer: BaseConsumer = config
-                .create()
-                .map_err(|e| access.unreachable(e.to_string()))?;
+            let consumer: BaseConsumer = config.create().map_err(access.failed("client"))?;
             let mut assignment = TopicPartitionList::new();
             for (p, offset) in &positions {
                 assignment
                     .add_partition_offset(&p.topic, p.partition, Offset::Offset(*offset))
-                    .map_err(|e| access.unreachable(e.to_string()))?;
+                    .map_err(access.failed("positions"))?;
             }
             consumer
                 .assign(&assignment)
-                .map_err(|e| access.unreachable(e.to_string()))?;
+                .map_err(access.failed("assign"))?;
             let mut found = BTreeMap::new();
             let deadline = std::time::Instant::now() + timeout;
             while found.len() < positions.len() && std::time::Instant::now() < deadline {
@@ -342,27 +401,32 @@ impl ClusterAccess {
     ) -> Result<T, AccessError> {
         tokio::task::spawn_blocking(job)
             .await
-            .unwrap_or_else(|join| Err(self.unreachable(join.to_string())))
+            .unwrap_or_else(|source| {
+                Err(AccessError::Join {
+                    bootstrap: self.bootstrap.clone(),
+                    source,
+                })
+            })
     }
 
-    fn unreachable(&self, reason: String) -> AccessError {
-        AccessError::Unreachable {
+    /// Files a librdkafka error under this cluster and what was asked.
+    fn failed(&self, context: &'static str) -> impl Fn(KafkaError) -> AccessError + '_ {
+        move |source| AccessError::Kafka {
             bootstrap: self.bootstrap.clone(),
-            reason,
+            context: context.to_owned(),
+            source: Box::new(source),
         }
     }
 
     fn consumer(&self) -> Result<BaseConsumer, AccessError> {
-        self.client_config()
-            .create()
-            .map_err(|e| self.unreachable(e.to_string()))
+        self.client_config().create().map_err(self.failed("client"))
     }
 
     fn describe_blocking(&self, timeout: Duration) -> Result<ClusterDescription, AccessError> {
         let consumer = self.consumer()?;
         let metadata = consumer
             .fetch_metadata(None, timeout)
-            .map_err(|e| self.unreachable(e.to_string()))?;
+            .map_err(self.failed("metadata"))?;
         let mut brokers: Vec<String> = metadata
             .brokers()
             .iter()

@@ -2,28 +2,26 @@
 //! [`crate::topic_metadata`], apply the plan through the admin API, and record what was
 //! done as events and in the task's `progress.metadata`.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use rdkafka::admin::{
     AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
 };
 use rdkafka::client::DefaultClientContext;
+use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::kafka::ClusterAccess;
-use crate::kafka_admin::GroupAdmin;
+use crate::kafka::{AccessError, ClusterAccess, ClusterTopics, TIMEOUT};
+use crate::kafka_admin::{AdminError, KafkaAdmin};
 use crate::lifecycle::TaskRecord;
-use crate::services::Services;
-use crate::store::Level;
+use crate::services::{AccessLookupError, Services};
+use crate::store::{Level, StoreError};
 use crate::task::{InstanceTaskSpec, OnError, TaskSpec, TopicTaskSpec};
 use crate::topic_metadata::{
     Action, SYNCED_CONFIGS, SourceTopic, TargetTopic, UNLIMITED_ONLY_CONFIGS, plan, select,
 };
 
-const TIMEOUT: Duration = Duration::from_secs(30);
 /// Topics per DescribeConfigs request.
 const DESCRIBE_BATCH: usize = 200;
 /// Topics per CreateTopics / CreatePartitions request.
@@ -40,64 +38,62 @@ pub struct MetadataProgress {
     pub groups: Vec<String>,
 }
 
+/// Why a metadata-sync run failed; recorded as the task's event and retried next run.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SyncError(pub String);
-
-fn kafka_error(what: &str) -> impl Fn(rdkafka::error::KafkaError) -> SyncError + '_ {
-    move |e| SyncError(format!("{what}: {e}"))
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Lookup(#[from] AccessLookupError),
+    #[error(transparent)]
+    Cluster(#[from] AccessError),
+    /// A request of rdkafka's admin API failed as a whole.
+    #[error("{context}: {source}")]
+    Kafka {
+        context: &'static str,
+        /// Boxed, as in [`AccessError`]: a `KafkaError` is large.
+        source: Box<KafkaError>,
+    },
+    /// The broker refused to describe one topic's configs.
+    #[error("describe configs of {topic}: {code}")]
+    DescribeConfigs {
+        topic: String,
+        code: RDKafkaErrorCode,
+    },
+    /// A request of [`KafkaAdmin`] (groups and their offsets) failed.
+    #[error("{context}: {source}")]
+    Admin { context: String, source: AdminError },
+    #[error("source topic {0:?} does not exist")]
+    NoSourceTopic(String),
 }
 
-/// What a cluster holds: every topic's partition count and replication factor.
-struct ClusterTopics {
-    topics: BTreeMap<String, (i32, i32)>,
-    brokers: i32,
+fn kafka_error(context: &'static str) -> impl Fn(KafkaError) -> SyncError {
+    move |source| SyncError::Kafka {
+        context,
+        source: Box::new(source),
+    }
 }
 
+fn admin_error(context: impl Into<String>) -> impl FnOnce(AdminError) -> SyncError {
+    move |source| SyncError::Admin {
+        context: context.into(),
+        source,
+    }
+}
+
+/// One cluster's rdkafka admin client, for the operations rdkafka's safe API has.
 struct Cluster {
-    access: ClusterAccess,
     admin: AdminClient<DefaultClientContext>,
 }
 
 impl Cluster {
     fn new(access: &ClusterAccess) -> Result<Self, SyncError> {
         Ok(Self {
-            access: access.clone(),
             admin: access
                 .client_config()
                 .create()
                 .map_err(kafka_error("admin client"))?,
         })
-    }
-
-    async fn topics(&self) -> Result<ClusterTopics, SyncError> {
-        let access = self.access.clone();
-        tokio::task::spawn_blocking(move || {
-            let consumer: rdkafka::consumer::BaseConsumer = access
-                .client_config()
-                .create()
-                .map_err(kafka_error("metadata client"))?;
-            let metadata = rdkafka::consumer::Consumer::fetch_metadata(&consumer, None, TIMEOUT)
-                .map_err(kafka_error("metadata"))?;
-            let topics = metadata
-                .topics()
-                .iter()
-                .filter(|t| t.error().is_none())
-                .map(|t| {
-                    let rf = t
-                        .partitions()
-                        .first()
-                        .map_or(1, |p| p.replicas().len() as i32);
-                    (t.name().to_owned(), (t.partitions().len() as i32, rf))
-                })
-                .collect();
-            Ok(ClusterTopics {
-                topics,
-                brokers: metadata.brokers().len() as i32,
-            })
-        })
-        .await
-        .map_err(|e| SyncError(e.to_string()))?
     }
 
     /// The effective values of `names` for each topic.
@@ -118,8 +114,10 @@ impl Cluster {
                 .await
                 .map_err(kafka_error("describe configs"))?;
             for (topic, resource) in batch.iter().zip(described) {
-                let resource = resource
-                    .map_err(|code| SyncError(format!("describe configs of {topic}: {code}")))?;
+                let resource = resource.map_err(|code| SyncError::DescribeConfigs {
+                    topic: (*topic).to_owned(),
+                    code,
+                })?;
                 let values = resource
                     .entries
                     .into_iter()
@@ -148,16 +146,9 @@ pub async fn has_new_topics(
     }
     let source = services
         .access(tenant, task.spec.connection_ids()[0])
-        .await
-        .map_err(|e| SyncError(e.to_string()))?;
-    let routes = crate::topology::task_routes(&source, &task.spec)
-        .await
-        .map_err(|e| SyncError(e.to_string()))?;
-    let seen = services
-        .store
-        .seen_topics(&task.id)
-        .await
-        .map_err(|e| SyncError(e.to_string()))?;
+        .await?;
+    let routes = crate::topology::task_routes(&source, &task.spec).await?;
+    let seen = services.store.seen_topics(&task.id).await?;
     Ok(routes.iter().any(|r| !seen.contains(&r.source.topic)))
 }
 
@@ -207,12 +198,12 @@ struct Pair {
 
 impl Pair {
     async fn read(services: &Services, tenant: &str, task: &TaskRecord) -> Result<Pair, SyncError> {
-        let lookup = |e: crate::services::AccessLookupError| SyncError(e.to_string());
         let [source_id, target_id] = task.spec.connection_ids();
-        let source_access = services.access(tenant, source_id).await.map_err(lookup)?;
-        let target_access = services.access(tenant, target_id).await.map_err(lookup)?;
+        let source_access = services.access(tenant, source_id).await?;
+        let target_access = services.access(tenant, target_id).await?;
         let (source, target) = (Cluster::new(&source_access)?, Cluster::new(&target_access)?);
-        let (source_topics, target_topics) = tokio::try_join!(source.topics(), target.topics())?;
+        let (source_topics, target_topics) =
+            tokio::try_join!(source_access.topics(TIMEOUT), target_access.topics(TIMEOUT))?;
         Ok(Pair {
             source_access,
             target_access,
@@ -238,11 +229,7 @@ async fn sync(
         source_topics,
         target_topics,
     } = Pair::read(services, tenant, task).await?;
-    let seen = services
-        .store
-        .seen_topics(&task.id)
-        .await
-        .map_err(|e| SyncError(e.to_string()))?;
+    let seen = services.store.seen_topics(&task.id).await?;
 
     // Configs only of what the plan can use: all seven of the selected source topics,
     // and the retention pair of target topics that already exist.
@@ -263,11 +250,11 @@ async fn sync(
     let sources: Vec<SourceTopic> = selected_sources
         .iter()
         .map(|name| {
-            let (partitions, replication_factor) = source_topics.topics[*name];
+            let shape = source_topics.topics[*name];
             SourceTopic {
                 name: (*name).to_owned(),
-                partitions,
-                replication_factor,
+                partitions: shape.partitions as i32,
+                replication_factor: shape.replication_factor as i32,
                 configs: source_configs.get(*name).cloned().unwrap_or_default(),
             }
         })
@@ -275,12 +262,12 @@ async fn sync(
     let targets: BTreeMap<String, TargetTopic> = target_topics
         .topics
         .iter()
-        .map(|(name, (partitions, _))| {
+        .map(|(name, shape)| {
             let configs = target_configs.get(name).cloned().unwrap_or_default();
             (
                 name.clone(),
                 TargetTopic {
-                    partitions: *partitions,
+                    partitions: shape.partitions as i32,
                     configs,
                 },
             )
@@ -289,7 +276,7 @@ async fn sync(
     let plan = plan(
         &sources,
         &targets,
-        target_topics.brokers,
+        target_topics.brokers as i32,
         &spec.topics,
         &seen,
     );
@@ -304,11 +291,7 @@ async fn sync(
         &mut progress,
     )
     .await?;
-    services
-        .store
-        .mark_seen(&task.id, &plan.newly_seen)
-        .await
-        .map_err(|e| SyncError(e.to_string()))?;
+    services.store.mark_seen(&task.id, &plan.newly_seen).await?;
 
     progress.groups = if spec.topics.is_all() {
         groups_on(&source_access, &selected_sources.iter().copied().collect()).await?
@@ -457,7 +440,7 @@ async fn apply(
         }
     }
     if !unlimited.is_empty() {
-        let admin = GroupAdmin::new(target_access).map_err(|e| SyncError(e.to_string()))?;
+        let admin = KafkaAdmin::new(target_access).map_err(admin_error("admin client"))?;
         for (topic, configs) in unlimited {
             let names: Vec<&str> = configs.iter().map(|(n, _)| n.as_str()).collect();
             match admin.set_topic_configs(topic, &configs, TIMEOUT).await {
@@ -504,12 +487,8 @@ async fn ensure_topic_task_topics(
         target_topics,
         ..
     } = Pair::read(services, tenant, task).await?;
-    let Some((partitions, source_rf)) = source_topics.topics.get(&spec.source_topic).copied()
-    else {
-        return Err(SyncError(format!(
-            "source topic {:?} does not exist",
-            spec.source_topic
-        )));
+    let Some(shape) = source_topics.topics.get(&spec.source_topic).copied() else {
+        return Err(SyncError::NoSourceTopic(spec.source_topic.clone()));
     };
     let mut wanted = vec![spec.target_topic.as_str()];
     if let OnError::DeadLetter { topic } = &spec.on_error {
@@ -521,8 +500,8 @@ async fn ensure_topic_task_topics(
         .map(|topic| Action::Create {
             source_topic: spec.source_topic.clone(),
             target_topic: topic.to_owned(),
-            partitions,
-            replication_factor: source_rf.min(target_topics.brokers).max(1),
+            partitions: shape.partitions as i32,
+            replication_factor: shape.replication_factor.min(target_topics.brokers).max(1) as i32,
             configs: BTreeMap::new(),
         })
         .collect();
@@ -544,8 +523,7 @@ async fn load_progress(services: &Services, task_id: &str) -> Result<MetadataPro
     Ok(services
         .store
         .progress(task_id, "metadata")
-        .await
-        .map_err(|e| SyncError(e.to_string()))?
+        .await?
         .unwrap_or_default())
 }
 
@@ -556,11 +534,10 @@ async fn save_progress(
     progress: &mut MetadataProgress,
 ) -> Result<(), SyncError> {
     progress.last_sync_at = Some(Utc::now());
-    services
+    Ok(services
         .store
         .put_progress(task_id, "metadata", progress)
-        .await
-        .map_err(|e| SyncError(e.to_string()))
+        .await?)
 }
 
 /// The source groups with committed offsets on any of `topics`, sorted.
@@ -568,17 +545,20 @@ pub async fn groups_on(
     access: &ClusterAccess,
     topics: &BTreeSet<&str>,
 ) -> Result<Vec<String>, SyncError> {
-    let admin = GroupAdmin::new(access).map_err(|e| SyncError(e.to_string()))?;
+    let admin = KafkaAdmin::new(access).map_err(admin_error("admin client"))?;
     let listed = admin
         .list_groups(TIMEOUT)
         .await
-        .map_err(|e| SyncError(format!("list groups: {e}")))?;
+        .map_err(admin_error("list groups"))?;
     let mut groups = Vec::new();
     for group in listed {
         let offsets = admin
             .group_offsets(&group.group_id, TIMEOUT)
             .await
-            .map_err(|e| SyncError(format!("offsets of group {:?}: {e}", group.group_id)))?;
+            .map_err(admin_error(format!(
+                "offsets of group {:?}",
+                group.group_id
+            )))?;
         if offsets.iter().any(|o| topics.contains(o.topic.as_str())) {
             groups.push(group.group_id);
         }

@@ -9,12 +9,13 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use crate::api::ApiError;
+use crate::kafka::TIMEOUT;
 use crate::lifecycle::TaskRecord;
 use crate::metadata_sync::MetadataProgress;
 use crate::services::Services;
 use crate::store::PartitionRef;
 use crate::task::TaskSpec;
-use crate::topology::{TIMEOUT, task_routes};
+use crate::topology::task_routes;
 
 pub async fn progress(
     services: &Services,

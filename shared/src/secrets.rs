@@ -1,7 +1,7 @@
 //! Where connection passwords live: AWS Secrets Manager in AWS; locally, AES-256-GCM
 //! ciphertext (with a key from the environment or a 0600 key file), never plain text.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -11,8 +11,31 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use rand::RngCore;
 
 #[derive(Debug, thiserror::Error)]
-#[error("secret store: {0}")]
-pub struct SecretError(pub String);
+pub enum SecretError {
+    #[error("secret store: the key is not base64: {0}")]
+    KeyNotBase64(#[from] base64::DecodeError),
+    #[error("secret store: the key must be 32 bytes")]
+    KeyLength,
+    #[error("secret store: key file {}: {source}", path.display())]
+    KeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("secret store: encryption failed")]
+    Encrypt,
+    #[error("secret store: not a local secret reference")]
+    NotLocal,
+    #[error("secret store: cannot decrypt: wrong key or damaged record")]
+    Decrypt,
+    #[error("secret store: secret is not UTF-8")]
+    NotUtf8,
+    /// A Secrets Manager request failed.
+    #[error("secret store: {0}")]
+    Aws(Box<dyn std::error::Error + Send + Sync>),
+    /// Secrets Manager answered without what the request is for.
+    #[error("secret store: Secrets Manager returned no {0}")]
+    AwsAnswer(&'static str),
+}
 
 #[async_trait]
 pub trait SecretStore: Send + Sync {
@@ -51,12 +74,8 @@ impl LocalSecrets {
             Ok(value) => value,
             Err(_) => read_or_create_key_file(key_file)?,
         };
-        let bytes = BASE64
-            .decode(encoded.trim())
-            .map_err(|e| SecretError(format!("the key is not base64: {e}")))?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| SecretError("the key must be 32 bytes".into()))?;
+        let bytes = BASE64.decode(encoded.trim())?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| SecretError::KeyLength)?;
         Ok(Self::from_key(&key))
     }
 }
@@ -64,7 +83,10 @@ impl LocalSecrets {
 fn read_or_create_key_file(path: &Path) -> Result<String, SecretError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let io = |e: std::io::Error| SecretError(format!("key file {}: {e}", path.display()));
+    let io = |source| SecretError::KeyFile {
+        path: path.to_owned(),
+        source,
+    };
     match std::fs::read_to_string(path) {
         Ok(existing) => return Ok(existing),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
@@ -99,7 +121,7 @@ impl SecretStore for LocalSecrets {
         let sealed = self
             .cipher
             .encrypt(Nonce::from_slice(&nonce), password.as_bytes())
-            .map_err(|_| SecretError("encryption failed".into()))?;
+            .map_err(|_| SecretError::Encrypt)?;
         Ok(format!(
             "{LOCAL_PREFIX}{}",
             BASE64.encode([&nonce[..], &sealed].concat())
@@ -111,13 +133,13 @@ impl SecretStore for LocalSecrets {
             .strip_prefix(LOCAL_PREFIX)
             .and_then(|b| BASE64.decode(b).ok())
             .filter(|b| b.len() > 12)
-            .ok_or_else(|| SecretError("not a local secret reference".into()))?;
+            .ok_or(SecretError::NotLocal)?;
         let (nonce, ciphertext) = sealed.split_at(12);
         let plain = self
             .cipher
             .decrypt(Nonce::from_slice(nonce), ciphertext)
-            .map_err(|_| SecretError("cannot decrypt: wrong key or damaged record".into()))?;
-        String::from_utf8(plain).map_err(|_| SecretError("secret is not UTF-8".into()))
+            .map_err(|_| SecretError::Decrypt)?;
+        String::from_utf8(plain).map_err(|_| SecretError::NotUtf8)
     }
 
     async fn delete(&self, _secret_ref: &str) -> Result<(), SecretError> {
@@ -143,8 +165,8 @@ impl AwsSecrets {
     }
 }
 
-fn aws_error(e: impl std::error::Error) -> SecretError {
-    SecretError(e.to_string())
+fn aws_error(e: impl std::error::Error + Send + Sync + 'static) -> SecretError {
+    SecretError::Aws(Box::new(e))
 }
 
 /// Secret names allow `A-Za-z0-9/_+=.@-`; an IAM ARN's `:` becomes `_`.
@@ -181,7 +203,7 @@ impl SecretStore for AwsSecrets {
         created
             .arn()
             .map(str::to_owned)
-            .ok_or_else(|| SecretError("Secrets Manager returned no ARN".into()))
+            .ok_or(SecretError::AwsAnswer("ARN"))
     }
 
     async fn get(&self, secret_ref: &str) -> Result<String, SecretError> {
@@ -195,7 +217,7 @@ impl SecretStore for AwsSecrets {
         found
             .secret_string()
             .map(str::to_owned)
-            .ok_or_else(|| SecretError("the secret has no string value".into()))
+            .ok_or(SecretError::AwsAnswer("string value for the secret"))
     }
 
     async fn delete(&self, secret_ref: &str) -> Result<(), SecretError> {

@@ -2,16 +2,15 @@
 //! clusters through [`ClusterAccess`], shared by the workers, the dispatcher, progress and
 //! offset sync.
 
-use std::time::Duration;
-
 use crate::assignment::Route;
 use crate::kafka::{AccessError, ClusterAccess};
 use crate::store::{Checkpoint, PartitionRef};
 use crate::task::{StartOffset, TaskSpec, TopicStartOffset};
 use crate::topic_metadata::select;
 
-/// How long one metadata, watermark or offsets-for-times request may take.
-pub const TIMEOUT: Duration = Duration::from_secs(30);
+/// Re-exported under its former path for `offset_sync` and `replicator/send.rs`, which
+/// other changes in progress still name it by; new code uses [`crate::kafka::TIMEOUT`].
+pub use crate::kafka::TIMEOUT;
 
 /// Every partition the task copies, with its target topic: for an instance task, the
 /// selected source topics (names over 128 characters truncated, collisions skipped);

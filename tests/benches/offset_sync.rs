@@ -13,7 +13,7 @@ use harness::records::{create_topic, produce};
 use harness::task::{TENANT, instance_task};
 use harness::unique_name;
 use kafka_sync::assignment::slot_count;
-use kafka_sync::kafka_admin::{GroupAdmin, GroupOffset};
+use kafka_sync::kafka_admin::{GroupOffset, KafkaAdmin};
 use kafka_sync::replicator::{Worker, WorkerSettings};
 use kafka_sync::store::PartitionRef;
 use kafka_sync::{metadata_sync, offset_sync};
@@ -78,7 +78,7 @@ async fn main() {
     // 1,000 groups commit on every partition of the source topic.
     let prefix = unique_name("bench-og");
     let groups: Vec<String> = (0..GROUPS).map(|i| format!("{prefix}-{i:04}")).collect();
-    let source_admin = Arc::new(GroupAdmin::new(&harness::source()).unwrap());
+    let source_admin = Arc::new(KafkaAdmin::new(&harness::source()).unwrap());
     let mut commits = JoinSet::new();
     for (i, group) in groups.iter().enumerate() {
         while commits.len() >= 16 {

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use kafka_sync::kafka::ClusterAccess;
-use kafka_sync::kafka_admin::GroupAdmin;
+use kafka_sync::kafka_admin::KafkaAdmin;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -24,7 +24,7 @@ pub async fn set_topic_configs(access: &ClusterAccess, topic: &str, configs: &[(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    GroupAdmin::new(access)
+    KafkaAdmin::new(access)
         .unwrap()
         .set_topic_configs(topic, &configs, TIMEOUT)
         .await

@@ -14,9 +14,9 @@ use super::auth::Tenant;
 use super::body::{JsonBody, typed};
 use super::error::{ApiError, ApiResult};
 use super::{Services, checked_id};
+use crate::kafka::TIMEOUT;
 use crate::offset_sync::{self, GroupReport, OffsetProgress, Scope};
 use crate::store::PartitionRef;
-use crate::topology::TIMEOUT;
 
 /// The body of a failover call.
 #[derive(Deserialize, JsonSchema)]

@@ -18,9 +18,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::worker::Context;
 use super::{Worker, WorkerError};
-use crate::kafka_admin::GroupAdmin;
+use crate::kafka::TIMEOUT;
+use crate::kafka_admin::KafkaAdmin;
 use crate::store::{FROM_BEGINNING, Lease, Level, Owned, PartitionRef, Stall};
-use crate::topology::TIMEOUT;
 
 impl Worker<'_> {
     /// Takes `partitions` for the lease's slot and holds them to the source log.
@@ -154,7 +154,7 @@ impl Worker<'_> {
 
 /// The ids of the partitions' topics now.
 async fn topic_ids(
-    admin: &GroupAdmin,
+    admin: &KafkaAdmin,
     partitions: &[PartitionRef],
 ) -> Result<BTreeMap<String, String>, WorkerError> {
     let topics: BTreeSet<String> = partitions.iter().map(|p| p.topic.clone()).collect();

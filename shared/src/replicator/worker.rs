@@ -16,11 +16,12 @@ use super::send::{origin_tag, shared_producer};
 use super::{Worker, WorkerError, WorkerExit, consumer_config, kafka};
 use crate::assignment::Route;
 use crate::kafka::ClusterAccess;
-use crate::kafka_admin::GroupAdmin;
+use crate::kafka::TIMEOUT;
+use crate::kafka_admin::KafkaAdmin;
 use crate::lifecycle::{TaskRecord, TaskState};
 use crate::store::{Lease, Level, OffsetRun, Owned, PartitionRef, StoreError};
 use crate::task::TaskSpec;
-use crate::topology::{TIMEOUT, task_routes};
+use crate::topology::task_routes;
 
 /// How soon a worker looks again for a target topic or partition that is not there yet.
 const INCOMPLETE_RECHECK: Duration = Duration::from_secs(1);
@@ -39,7 +40,7 @@ pub(super) struct Context {
     pub(super) task: TaskRecord,
     pub(super) source: ClusterAccess,
     /// The source's admin client, kept while the source's access stays the same.
-    pub(super) admin: Arc<GroupAdmin>,
+    pub(super) admin: Arc<KafkaAdmin>,
     pub(super) target: ClusterAccess,
     /// The origin tags of both clusters (see `send::origin_tag`).
     pub(super) source_tag: [u8; 8],
@@ -213,7 +214,7 @@ impl Worker<'_> {
             .cluster_id;
         let admin = match previous {
             Some(previous) if previous.source == source => previous.admin.clone(),
-            _ => Arc::new(GroupAdmin::new(&source).map_err(WorkerError::Admin)?),
+            _ => Arc::new(KafkaAdmin::new(&source).map_err(WorkerError::Admin)?),
         };
         Ok(Some(Context {
             task,
