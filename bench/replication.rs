@@ -7,9 +7,9 @@
 use std::time::{Duration, Instant};
 
 use harness::records::{create_topic, produce};
-use harness::task::{TENANT, instance_task};
-use harness::unique_name;
-use kafka_sync::replicator::{Worker, WorkerSettings, producer_config};
+use harness::task::instance_task;
+use harness::{unique_name, workers};
+use kafka_sync::replicator::{WorkerSettings, producer_config};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -76,19 +76,9 @@ async fn main() {
     let stop = CancellationToken::new();
     let started = Instant::now();
     let workers: Vec<_> = (0..PARTITIONS as usize)
-        .map(|slot| {
-            let (services, task_id, stop) = (services.clone(), task.id.clone(), stop.clone());
-            tokio::spawn(async move {
-                let worker = Worker {
-                    services: &services,
-                    tenant: TENANT.into(),
-                    task_id,
-                    slot,
-                    owner: format!("bench-{slot}"),
-                    settings: WorkerSettings::default(),
-                };
-                worker.run(&stop, None).await.unwrap()
-            })
+        .map(|n| {
+            let (slot, settings) = (workers::slot(&task.id, n), WorkerSettings::default());
+            workers::spawn(&services, slot, format!("bench-{n}"), settings, &stop, None)
         })
         .collect();
     loop {
@@ -108,7 +98,7 @@ async fn main() {
     let replicated = started.elapsed();
     stop.cancel();
     for worker in workers {
-        worker.await.unwrap();
+        worker.await.unwrap().unwrap();
     }
 
     let mb = (records as f64 * RECORD_BYTES as f64) / 1_000_000.0;

@@ -4,41 +4,13 @@
 use std::time::{Duration, Instant};
 
 use harness::records::{create_topic, produce, read_all};
-use harness::task::{TENANT, instance_task};
+use harness::task::instance_task;
 use harness::unique_name;
-use kafka_sync::replicator::{Worker, WorkerError, WorkerExit, WorkerSettings};
-use kafka_sync::services::Services;
+use harness::workers::{slot, spawn};
+use kafka_sync::replicator::{WorkerExit, WorkerSettings};
 use kafka_sync::store::PartitionRef;
 use serde_json::json;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-/// Runs a worker for slot 0 of `task_id` in the background.
-fn spawn_worker(
-    services: &Services,
-    task_id: &str,
-    owner: &str,
-    settings: WorkerSettings,
-    stop: &CancellationToken,
-) -> JoinHandle<Result<WorkerExit, WorkerError>> {
-    let (services, task_id, owner, stop) = (
-        services.clone(),
-        task_id.to_owned(),
-        owner.to_owned(),
-        stop.clone(),
-    );
-    tokio::spawn(async move {
-        let worker = Worker {
-            services: &services,
-            tenant: TENANT.into(),
-            task_id,
-            slot: 0,
-            owner,
-            settings,
-        };
-        worker.run(&stop, None).await
-    })
-}
 
 #[tokio::test]
 async fn a_worker_whose_lease_was_taken_over_stops_without_writing() {
@@ -64,27 +36,36 @@ async fn a_worker_whose_lease_was_taken_over_stops_without_writing() {
         batch_window: Duration::from_millis(100),
         ..WorkerSettings::default()
     };
-    let stale = spawn_worker(&services, &task.id, "stale", stale_settings, &stop);
+    let stale = spawn(
+        &services,
+        slot(&task.id, 0),
+        "stale",
+        stale_settings,
+        &stop,
+        None,
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     // While it holds the lease, a second worker for the slot gets nothing.
-    let refused = spawn_worker(
+    let refused = spawn(
         &services,
-        &task.id,
+        slot(&task.id, 0),
         "live",
         WorkerSettings::default(),
         &stop,
+        None,
     );
     assert_eq!(refused.await.unwrap().unwrap(), WorkerExit::LeaseLost);
 
     // Once the stale lease has expired the live worker takes the slot over; new records
     // make the stale worker try to checkpoint again, and it is fenced out.
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let live = spawn_worker(
+    let live = spawn(
         &services,
-        &task.id,
+        slot(&task.id, 0),
         "live",
         WorkerSettings::default(),
         &stop,
+        None,
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     produce(&harness::source(), &topic, 1, 5_000, 5_000, 100).await;

@@ -21,7 +21,7 @@ enum Command {
         /// An embedded database file, or dynamodb://TABLE (with DYNAMODB_ENDPOINT for
         /// DynamoDB Local). Default: $KAFKA_SYNC_HOME/store.redb.
         #[arg(long)]
-        store: Option<String>,
+        store: Option<kafka_sync::store::StoreLocation>,
         /// Seconds between metadata sync runs.
         #[arg(long, default_value_t = 180)]
         metadata_interval: u64,

@@ -13,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{Auth, Services};
 use crate::dispatcher::{SlotRef, wanted_slots};
-use crate::replicator::{Worker, WorkerSettings, report_failure};
+use crate::replicator::{Worker, report_failure};
 use crate::secrets::LocalSecrets;
+use crate::store::StoreLocation;
 
 /// The first and the longest wait before a worker that failed transiently runs again.
 const RETRY_FIRST: Duration = Duration::from_millis(500);
@@ -27,8 +28,7 @@ const METADATA_TICK: Duration = Duration::from_secs(1);
 
 pub struct Options {
     pub listen: SocketAddr,
-    /// An embedded database path, or `dynamodb://TABLE`.
-    pub store: String,
+    pub store: StoreLocation,
     pub metadata_interval_secs: u64,
     pub offset_interval_secs: u64,
 }
@@ -46,8 +46,8 @@ pub fn home() -> PathBuf {
         })
 }
 
-pub fn default_store() -> String {
-    home().join("store.redb").display().to_string()
+pub fn default_store() -> StoreLocation {
+    StoreLocation::Embedded(home().join("store.redb"))
 }
 
 /// `KAFKA_SYNC_TOKEN` (comma-separated for several tenants), else a new token printed
@@ -68,9 +68,8 @@ fn tokens() -> Vec<String> {
 }
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    let store = crate::store::open(&options.store).await?;
-    if !options.store.starts_with("dynamodb://") {
-        // The embedded file is this process's alone: leases in it are a dead one's.
+    let store = options.store.open().await?;
+    if options.store.is_private() {
         store.drop_all_leases().await?;
     }
     let secrets = LocalSecrets::from_env_or_file(&home().join("secret.key"))?;
@@ -204,15 +203,10 @@ async fn dispatch_loop(services: Services, initialized: Arc<Notify>, stop: Cance
 async fn run_worker(services: Services, slot: SlotRef, owner: String, cancel: CancellationToken) {
     let mut backoff = RETRY_FIRST;
     loop {
-        let worker = Worker {
-            services: &services,
-            tenant: slot.tenant.clone(),
-            task_id: slot.task_id.clone(),
-            slot: slot.slot,
-            owner: owner.clone(),
-            settings: WorkerSettings::default(),
-        };
-        match worker.run(&cancel, None).await {
+        match Worker::for_slot(&services, &slot, &owner)
+            .run(&cancel, None)
+            .await
+        {
             Ok(exit) => {
                 tracing::debug!(task = %slot.task_id, slot = slot.slot, ?exit, "worker ended");
                 return;

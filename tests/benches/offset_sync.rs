@@ -11,16 +11,17 @@ use std::time::{Duration, Instant};
 
 use harness::records::{create_topic, produce};
 use harness::task::{TENANT, instance_task};
-use harness::unique_name;
+use harness::{unique_name, workers};
 use kafka_sync::assignment::slot_count;
 use kafka_sync::kafka_admin::{GroupOffset, KafkaAdmin};
-use kafka_sync::replicator::{Worker, WorkerSettings};
+use kafka_sync::replicator::WorkerSettings;
 use kafka_sync::store::PartitionRef;
 use kafka_sync::{metadata_sync, offset_sync};
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use serde_json::json;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 const GROUPS: usize = 1000;
 const PARTITIONS: i32 = 10;
@@ -54,24 +55,25 @@ async fn main() {
         if copied {
             break;
         }
-        let mut workers = JoinSet::new();
-        for slot in 0..slot_count(PARTITIONS as usize) {
-            let (services, task_id) = (services.clone(), task.id.clone());
-            workers.spawn(async move {
-                let worker = Worker {
-                    services: &services,
-                    tenant: TENANT.to_owned(),
-                    task_id,
+        let (until, stop) = (
+            Instant::now() + Duration::from_secs(3),
+            CancellationToken::new(),
+        );
+        let workers: Vec<_> = (0..slot_count(PARTITIONS as usize))
+            .map(|n| {
+                let (slot, settings) = (workers::slot(&task.id, n), WorkerSettings::default());
+                workers::spawn(
+                    &services,
                     slot,
-                    owner: format!("bench-{slot}"),
-                    settings: WorkerSettings::default(),
-                };
-                let until = Instant::now() + Duration::from_secs(3);
-                worker.run(&Default::default(), Some(until)).await.unwrap();
-            });
-        }
-        while let Some(done) = workers.join_next().await {
-            done.unwrap();
+                    format!("bench-{n}"),
+                    settings,
+                    &stop,
+                    Some(until),
+                )
+            })
+            .collect();
+        for worker in workers {
+            worker.await.unwrap().unwrap();
         }
     }
 

@@ -9,6 +9,7 @@ pub mod local;
 pub mod local_dynamodb;
 pub mod records;
 pub mod task;
+pub mod workers;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use kafka_sync::dispatcher::SlotRef;
-use kafka_sync::replicator::{Worker, WorkerSettings, report_failure};
+use kafka_sync::replicator::{Worker, report_failure};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use tokio_util::sync::CancellationToken;
 
@@ -30,14 +30,8 @@ async fn main() -> Result<(), Error> {
                 .unwrap_or_default();
             let left = left.saturating_sub(reserve(left));
             let slot = event.payload;
-            let worker = Worker {
-                services: &services,
-                tenant: slot.tenant.clone(),
-                task_id: slot.task_id.clone(),
-                slot: slot.slot,
-                owner: format!("lambda-{}", event.context.request_id),
-                settings: WorkerSettings::default(),
-            };
+            let owner = format!("lambda-{}", event.context.request_id);
+            let worker = Worker::for_slot(&services, &slot, owner);
             match worker
                 .run(&CancellationToken::new(), Some(Instant::now() + left))
                 .await

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 pub use clients::{consumer_config, producer_config};
 pub use send::ORIGIN_HEADER;
 
+use crate::dispatcher::SlotRef;
 use crate::kafka::AccessError;
 use crate::services::Services;
 use crate::store::{Level, StoreError};
@@ -122,7 +123,25 @@ pub struct Worker<'a> {
     pub settings: WorkerSettings,
 }
 
-impl Worker<'_> {
+impl<'a> Worker<'a> {
+    /// The worker of one slot, with the default settings. `owner` names this process or
+    /// invocation in the lease it takes.
+    pub fn for_slot(services: &'a Services, slot: &SlotRef, owner: impl Into<String>) -> Self {
+        Self {
+            services,
+            tenant: slot.tenant.clone(),
+            task_id: slot.task_id.clone(),
+            slot: slot.slot,
+            owner: owner.into(),
+            settings: WorkerSettings::default(),
+        }
+    }
+
+    /// The same worker with other settings (tests and benches that shorten the lease).
+    pub fn with_settings(self, settings: WorkerSettings) -> Self {
+        Self { settings, ..self }
+    }
+
     /// Runs until `stop` is cancelled, `deadline` passes, the lease is lost or the slot
     /// has nothing to do.
     pub async fn run(

@@ -27,6 +27,7 @@ pub mod dynamodb;
 pub mod embedded;
 mod events;
 mod lease;
+mod location;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use backend::{Backend, BackendError, Condition, Item, Key, Order, Page, Writ
 pub use checkpoint::{Checkpoint, Committed, FROM_BEGINNING, OffsetRun, Owned, Stall};
 pub use events::{Event, Level};
 pub use lease::Lease;
+pub use location::StoreLocation;
 
 use crate::connection::ConnectionRecord;
 use crate::lifecycle::TaskRecord;
@@ -537,19 +539,4 @@ impl Store {
             .await?;
         Ok(())
     }
-}
-
-/// Where a store lives: `dynamodb://TABLE` (DynamoDB, or DynamoDB Local through
-/// `DYNAMODB_ENDPOINT`), else the path of an embedded database file.
-pub async fn open(location: &str) -> Result<Store> {
-    let backend: Arc<dyn Backend> = match location.strip_prefix("dynamodb://") {
-        Some(table) => {
-            let client = dynamodb::DynamoBackend::client_from_env().await;
-            Arc::new(dynamodb::DynamoBackend::connect(client, table).await?)
-        }
-        None => Arc::new(embedded::EmbeddedBackend::open(std::path::Path::new(
-            location,
-        ))?),
-    };
-    Ok(Store::new(backend))
 }
