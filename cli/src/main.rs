@@ -22,10 +22,12 @@ enum Command {
         /// DynamoDB Local). Default: $KAFKA_SYNC_HOME/store.redb.
         #[arg(long)]
         store: Option<kafka_sync::store::StoreLocation>,
-        /// Seconds between metadata sync runs.
+        /// Seconds between metadata sync runs (as the template's `rate(3 minutes)`; new
+        /// source topics are picked up within seconds regardless).
         #[arg(long, default_value_t = 180)]
         metadata_interval: u64,
-        /// Seconds between consumer-group offset sync runs.
+        /// Seconds between consumer-group offset sync runs (as the template's
+        /// `rate(1 minute)`).
         #[arg(long, default_value_t = 60)]
         offset_interval: u64,
     },

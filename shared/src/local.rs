@@ -21,7 +21,9 @@ use crate::store::StoreLocation;
 const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 
-/// How often the local dispatcher looks for slots to start or stop.
+/// How often the local dispatcher looks for slots to start or stop: well under the lease
+/// TTL (`WorkerSettings::lease_ttl`, 30 s), so a slot whose worker died runs again soon
+/// after its lease expires. The Lambda dispatcher ticks every minute (infra/template.yaml).
 const DISPATCH_EVERY: Duration = Duration::from_secs(2);
 /// How often metadata sync looks for tasks to initialize (and for due runs).
 const METADATA_TICK: Duration = Duration::from_secs(1);
@@ -29,7 +31,11 @@ const METADATA_TICK: Duration = Duration::from_secs(1);
 pub struct Options {
     pub listen: SocketAddr,
     pub store: StoreLocation,
+    /// Seconds between metadata sync runs of a task (the CLI's default 180 matches the
+    /// template's `rate(3 minutes)`).
     pub metadata_interval_secs: u64,
+    /// Seconds between offset sync runs (the CLI's default 60 matches the template's
+    /// `rate(1 minute)`).
     pub offset_interval_secs: u64,
 }
 
