@@ -12,7 +12,6 @@
 mod batch;
 mod clients;
 mod handling;
-mod observe;
 mod ownership;
 mod read;
 mod send;
@@ -35,9 +34,12 @@ use crate::store::{Level, StoreError};
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
     /// How long a slot's lease lasts unless renewed. The dispatcher starts a worker for
-    /// a slot whose lease has expired, so a dead worker's slot waits at most this long.
+    /// a slot whose lease has expired, so a dead worker's slot waits at most this long
+    /// plus one dispatcher tick (every minute in AWS: infra/template.yaml; every 2 s in
+    /// `kafka-sync local`: `local::DISPATCH_EVERY`).
     pub lease_ttl: Duration,
-    /// How often the lease is renewed; well under `lease_ttl`.
+    /// How often the lease is renewed; well under `lease_ttl`, so one slow store write
+    /// does not lose it.
     pub renew_every: Duration,
     /// How often the worker re-reads its task and partitions: they may grow or be
     /// re-spread, `processing` or `on_error` may have been changed by a PATCH, and a
@@ -45,9 +47,11 @@ pub struct WorkerSettings {
     pub reassign_every: Duration,
     /// A batch is sent once it has this many records ...
     pub batch_records: usize,
-    /// ... or this many bytes ...
+    /// ... or this many bytes ... Two unsettled batches per partition bound what a
+    /// killed worker can duplicate (README "One owner per partition").
     pub batch_bytes: usize,
-    /// ... or after waiting this long for more records.
+    /// ... or after waiting this long for more records: the latency a quiet partition
+    /// adds at most.
     pub batch_window: Duration,
 }
 
@@ -181,7 +185,6 @@ impl<'a> Worker<'a> {
 /// may get past it (no event per retry).
 pub async fn report_failure(services: &Services, task_id: &str, slot: usize, error: &WorkerError) {
     if error.is_transient() {
-        crate::metrics::error(task_id, "transient");
         tracing::info!(task = task_id, slot, %error, "worker stopped; it retries from its checkpoint");
         return;
     }
