@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use harness::{StoreKind, fresh_store, unique_name};
-use kafka_sync::api::{Auth, Services, router};
+use kafka_sync::api::{Auth, MetricsAccess, Services, router};
 use kafka_sync::secrets::LocalSecrets;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -26,7 +26,11 @@ impl Api {
             store: fresh_store(kind).await,
             secrets: Arc::new(LocalSecrets::from_key(&rand_key())),
         };
-        let app = router(state, Auth::Bearer(vec![TOKEN_A.into(), TOKEN_B.into()]));
+        let app = router(
+            state,
+            Auth::Bearer(vec![TOKEN_A.into(), TOKEN_B.into()]),
+            MetricsAccess::Authenticated,
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -913,7 +917,7 @@ async fn lambda_tenant_is_the_iam_caller() {
         store: fresh_store(StoreKind::Embedded).await,
         secrets: Arc::new(LocalSecrets::from_key(&rand_key())),
     };
-    let app = router(state, Auth::Iam);
+    let app = router(state, Auth::Iam, MetricsAccess::Authenticated);
     let event = |caller: Option<&str>, method: &str, path: &str, body: Option<Value>| {
         let mut context = json!({
             "accountId": "123456789012", "apiId": "api", "domainName": "x.execute-api",

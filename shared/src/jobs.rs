@@ -129,9 +129,9 @@ pub async fn offset_sync(services: &Services) -> Result<JobReport, StoreError> {
     Ok(each_task(tasks, "offset sync", |tenant, task| {
         let services = services.clone();
         async move {
-            offset_sync::run(&services, &tenant, &task)
-                .await
-                .map(|_| true)
+            let outcome = offset_sync::run(&services, &tenant, &task).await;
+            crate::metrics::offset_sync_run(&task.id, &outcome);
+            outcome.map(|_| true)
         }
     })
     .await)

@@ -13,6 +13,7 @@ pub mod lambda;
 pub mod lifecycle;
 pub mod local;
 pub mod metadata_sync;
+pub mod metrics;
 pub mod names;
 pub mod offset_sync;
 pub mod offset_translation;

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{Auth, Services};
+use crate::api::{Auth, MetricsAccess, Services};
 use crate::dispatcher::{SlotRef, wanted_slots};
 use crate::replicator::{Worker, report_failure};
 use crate::secrets::LocalSecrets;
@@ -99,9 +99,19 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         Duration::from_secs(options.offset_interval_secs.max(1)),
         stop.clone(),
     ));
-    let router = crate::api::router(state, Auth::Bearer(tokens()));
+    // A scraper that can reach a loopback listener runs on this host: it needs no token.
+    let metrics = if options.listen.ip().is_loopback() {
+        MetricsAccess::Open
+    } else {
+        MetricsAccess::Authenticated
+    };
+    let router = crate::api::router(state, Auth::Bearer(tokens()), metrics);
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
-    tracing::info!(listen = %listener.local_addr()?, "kafka-sync local is serving");
+    let address = listener.local_addr()?;
+    tracing::info!(listen = %address, "kafka-sync local is serving");
+    eprintln!(
+        "kafka-sync local: dashboard at http://{address}/, metrics at http://{address}/metrics"
+    );
     let shutdown = stop.clone();
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {

@@ -4,6 +4,10 @@
 async fn main() -> Result<(), lambda_http::Error> {
     kafka_sync::telemetry::init();
     let state = kafka_sync::lambda::services().await?;
-    let router = kafka_sync::api::router(state, kafka_sync::api::Auth::Iam);
+    let router = kafka_sync::api::router(
+        state,
+        kafka_sync::api::Auth::Iam,
+        kafka_sync::api::MetricsAccess::Authenticated,
+    );
     lambda_http::run(router).await
 }

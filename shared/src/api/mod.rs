@@ -4,8 +4,10 @@
 mod auth;
 mod body;
 mod connections;
+mod dashboard;
 mod error;
 mod failover;
+mod metrics;
 mod openapi;
 mod processing;
 mod routes;
@@ -18,24 +20,34 @@ use axum::routing::get;
 pub use auth::{Auth, Tenant};
 pub use body::MAX_BODY_BYTES;
 pub use error::{ApiError, ApiResult};
+pub use metrics::MetricsAccess;
 
 pub use crate::services::Services;
 
-/// The whole API. `/healthz` is open; everything else needs `auth`.
-pub fn router(state: Services, auth: Auth) -> Router {
-    let authenticated = routes::routes()
+/// The whole API. `/healthz` and the dashboard's assets are open; `/metrics` is open
+/// when `metrics` says so; everything else needs `auth`.
+pub fn router(state: Services, auth: Auth, metrics: MetricsAccess) -> Router {
+    let mut authenticated = routes::routes()
         .into_iter()
         .fold(Router::new(), |router, route| {
             router.route(route.path, route.handler)
         })
-        .route("/v1/openapi.json", get(openapi::document))
+        .route("/v1/openapi.json", get(openapi::document));
+    let mut open = Router::new().route("/healthz", get(|| async { "ok" }));
+    match metrics {
+        MetricsAccess::Open => open = open.route("/metrics", get(metrics::open)),
+        MetricsAccess::Authenticated => {
+            authenticated = authenticated.route("/metrics", get(metrics::tenant))
+        }
+    }
+    let authenticated = authenticated
         .layer(axum::middleware::from_fn_with_state(
             auth,
             auth::authenticate,
         ))
-        .with_state(state);
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .with_state(state.clone());
+    open.with_state(state)
+        .merge(dashboard::routes())
         .merge(authenticated)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {

@@ -1,5 +1,8 @@
 //! `POST /v1/processing/test`: runs a processing config on sample messages, without a
-//! task, and returns each one's outputs or error.
+//! task, and returns each one's outputs or error. `POST /v1/processing/regex`: proposes
+//! a `regex` parse-mode pattern for the marked parts of a sample ([`suggest`]).
+
+use std::collections::BTreeMap;
 
 use axum::Json;
 use schemars::JsonSchema;
@@ -7,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
+use crate::processing::suggest::{self, Extract, MAX_EXTRACTS, MAX_SAMPLE_BYTES};
 use crate::processing::{self, Output, ProcessingConfig, from_json};
 
 /// The most sample messages one processing test takes.
@@ -101,4 +105,49 @@ pub async fn test(JsonBody(body): JsonBody) -> ApiResult<Json<TestResults>> {
         })
         .collect();
     Ok(Json(TestResults { results }))
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegexRequest {
+    /// One sample message.
+    #[schemars(length(min = 1, max = MAX_SAMPLE_BYTES))]
+    sample: String,
+    /// The parts of the sample to extract, each under a group name.
+    #[schemars(length(min = 1, max = MAX_EXTRACTS))]
+    extract: Vec<RegexPart>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RegexPart {
+    /// A named group: a letter or `_`, then letters, digits or `_`.
+    #[schemars(length(min = 1, max = 64), pattern(r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    name: String,
+    /// Text of the sample.
+    #[schemars(length(min = 1))]
+    text: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct RegexSuggestion {
+    /// For `{"mode": "regex", "pattern": ...}`: matches the whole sample.
+    pattern: String,
+    /// What each named group yields from the sample: exactly the texts asked for.
+    fields: BTreeMap<String, String>,
+}
+
+pub async fn regex(JsonBody(body): JsonBody) -> ApiResult<Json<RegexSuggestion>> {
+    let request: RegexRequest = from_json(&body, "")?;
+    let extract: Vec<Extract> = request
+        .extract
+        .into_iter()
+        .map(|part| Extract {
+            name: part.name,
+            text: part.text,
+        })
+        .collect();
+    let pattern = suggest::suggest(&request.sample, &extract)?;
+    let fields = extract.into_iter().map(|p| (p.name, p.text)).collect();
+    Ok(Json(RegexSuggestion { pattern, fields }))
 }

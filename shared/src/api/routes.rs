@@ -230,5 +230,13 @@ fn processing_routes() -> Vec<Route> {
         )
         .takes(schema::<processing::ProcessingTest>)
         .returns(200, schema::<processing::TestResults>),
+        route(
+            "post",
+            "/v1/processing/regex",
+            "Propose a regex with named groups that extracts the marked parts of a sample",
+            post(processing::regex),
+        )
+        .takes(schema::<processing::RegexRequest>)
+        .returns(200, schema::<processing::RegexSuggestion>),
     ]
 }

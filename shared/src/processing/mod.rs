@@ -20,6 +20,7 @@ mod parse;
 mod pipeline;
 mod raw;
 mod record;
+pub mod suggest;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

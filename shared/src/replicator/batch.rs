@@ -115,6 +115,8 @@ pub struct Tally {
     pub blocked: BTreeMap<usize, Refusal>,
     /// Refused records to send to the dead-letter topic before the checkpoint moves.
     pub dead_letters: Vec<Refusal>,
+    /// Replication latency of the records acknowledged, for the metrics.
+    pub latency: crate::metrics::LatencyTally,
 }
 
 impl Tally {
@@ -139,6 +141,9 @@ impl Tally {
     ) -> Result<(), WorkerError> {
         match outcome.map_err(|_| WorkerError::ProducerGone)? {
             Ok(delivery) => {
+                if record.counts == Counts::Copied {
+                    self.latency.observe(record.route, delivery.timestamp);
+                }
                 self.delivered(record, delivery.offset);
                 Ok(())
             }

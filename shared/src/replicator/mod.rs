@@ -12,6 +12,7 @@
 mod batch;
 mod clients;
 mod handling;
+mod observe;
 mod ownership;
 mod read;
 mod send;
@@ -185,6 +186,7 @@ impl<'a> Worker<'a> {
 /// may get past it (no event per retry).
 pub async fn report_failure(services: &Services, task_id: &str, slot: usize, error: &WorkerError) {
     if error.is_transient() {
+        crate::metrics::error(task_id, "transient");
         tracing::info!(task = task_id, slot, %error, "worker stopped; it retries from its checkpoint");
         return;
     }

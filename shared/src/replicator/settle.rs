@@ -113,6 +113,7 @@ impl Worker<'_> {
             .store
             .commit_checkpoints(lease, checkpoints, &runs)
             .await?;
+        self.observe_settled(copying, &tally.latency, &tally.growth, &committed);
         copying.owned.extend(committed.owned);
         for (p, run) in runs {
             // The newest run of each partition is the one the next batch may extend.

@@ -59,6 +59,10 @@ impl Store {
         kind: &str,
         message: &str,
     ) -> Result<()> {
+        if level != Level::Info {
+            // Every occurrence counts, a coalesced repeat too.
+            crate::metrics::error(task_id, kind);
+        }
         let pk = task_pk(task_id);
         self.retrying(|| async {
             let now = Utc::now();
