@@ -12,10 +12,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::local::Local;
+use harness::records::create_topics;
 use harness::unique_name;
 use kafka_sync::kafka::ClusterAccess;
 use kafka_sync::replicator::{consumer_config, producer_config};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Message, Timestamp};
@@ -661,29 +662,6 @@ impl Usage {
             cpu_seconds: ticks / 100.0,
         }
     }
-}
-
-async fn create_topics(
-    access: &ClusterAccess,
-    topics: &[String],
-    partitions: i32,
-    configs: &[(&str, &str)],
-) {
-    let admin: AdminClient<DefaultClientContext> = access.client_config().create().unwrap();
-    let new_topics: Vec<NewTopic> = topics
-        .iter()
-        .map(|t| {
-            configs.iter().fold(
-                NewTopic::new(t, partitions, TopicReplication::Fixed(1)),
-                |topic, (k, v)| topic.set(k, v),
-            )
-        })
-        .collect();
-    let created = admin
-        .create_topics(&new_topics, &AdminOptions::new())
-        .await
-        .unwrap();
-    assert!(created.iter().all(Result::is_ok), "{created:?}");
 }
 
 /// Deletes the topics that exist and waits until they are gone, so the next tool

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType,
 };
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
@@ -29,16 +29,7 @@ async fn the_two_clusters_are_distinct_and_answer() {
 #[tokio::test]
 async fn keyed_records_with_headers_read_back_byte_identical() {
     let topic = harness::unique_name("smoke-records");
-    let admin: AdminClient<DefaultClientContext> =
-        harness::source().client_config().create().unwrap();
-    let created = admin
-        .create_topics(
-            &[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        )
-        .await
-        .unwrap();
-    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    harness::records::create_topic(&harness::source(), &topic, 1).await;
 
     let producer: FutureProducer = harness::source()
         .client_config()
@@ -120,15 +111,7 @@ async fn a_topic_created_with_configs_reads_back_with_them() {
         ("max.message.bytes", "2097152"),
         ("min.insync.replicas", "1"),
     ];
-    let mut new_topic = NewTopic::new(&topic, 3, TopicReplication::Fixed(1));
-    for (name, value) in wanted {
-        new_topic = new_topic.set(name, value);
-    }
-    let created = admin
-        .create_topics(&[new_topic], &AdminOptions::new())
-        .await
-        .unwrap();
-    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    harness::records::create_topic_with(&harness::target(), &topic, 3, &wanted).await;
 
     let described = admin
         .describe_configs(&[ResourceSpecifier::Topic(&topic)], &AdminOptions::new())

@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use harness::groups::LiveMember;
+use harness::records::{create_topic, create_topic_with};
 use kafka_sync::kafka::ClusterAccess;
 use kafka_sync::kafka_admin::{AdminError, GroupOffset, KafkaAdmin};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -15,26 +16,6 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn rdkafka_admin(access: &ClusterAccess) -> AdminClient<DefaultClientContext> {
     access.client_config().create().unwrap()
-}
-
-async fn create_topic(
-    access: &ClusterAccess,
-    topic: &str,
-    partitions: i32,
-    configs: &[(&str, &str)],
-) {
-    let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    for (name, value) in configs {
-        new_topic = new_topic.set(name, value);
-    }
-    let created = rdkafka_admin(access)
-        .create_topics(
-            &[new_topic],
-            &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
-        )
-        .await
-        .unwrap();
-    assert!(created.iter().all(Result::is_ok), "{created:?}");
 }
 
 /// The value of one config of a topic, read back with rdkafka's DescribeConfigs.
@@ -59,7 +40,7 @@ fn offset(topic: &str, partition: i32, offset: i64) -> GroupOffset {
 async fn setting_one_topic_config_keeps_all_the_others() {
     let target = harness::target();
     let topic = harness::unique_name("admin-configs");
-    create_topic(
+    create_topic_with(
         &target,
         &topic,
         1,
@@ -101,7 +82,7 @@ async fn setting_one_topic_config_keeps_all_the_others() {
 async fn setting_several_configs_at_once_sets_each() {
     let target = harness::target();
     let topic = harness::unique_name("admin-configs-many");
-    create_topic(&target, &topic, 1, &[("cleanup.policy", "compact")]).await;
+    create_topic_with(&target, &topic, 1, &[("cleanup.policy", "compact")]).await;
 
     let admin = KafkaAdmin::new(&target).unwrap();
     let configs = [
@@ -153,7 +134,7 @@ async fn setting_configs_of_a_missing_topic_fails_naming_it() {
 async fn setting_an_unknown_config_fails_and_changes_nothing() {
     let target = harness::target();
     let topic = harness::unique_name("admin-bad-config");
-    create_topic(&target, &topic, 1, &[("retention.ms", "3600000")]).await;
+    create_topic_with(&target, &topic, 1, &[("retention.ms", "3600000")]).await;
     let admin = KafkaAdmin::new(&target).unwrap();
 
     let error = admin
@@ -184,7 +165,7 @@ async fn offsets_a_consumer_committed_are_listed_exactly() {
     let source = harness::source();
     let topic = harness::unique_name("admin-committed");
     let group = harness::unique_name("admin-committer");
-    create_topic(&source, &topic, 2, &[]).await;
+    create_topic(&source, &topic, 2).await;
 
     {
         let consumer: BaseConsumer = source
@@ -226,7 +207,7 @@ async fn offsets_committed_for_a_fresh_group_read_back_and_move_forward() {
     let target = harness::target();
     let topic = harness::unique_name("admin-commit");
     let group = harness::unique_name("admin-fresh-group");
-    create_topic(&target, &topic, 2, &[]).await;
+    create_topic(&target, &topic, 2).await;
     let admin = KafkaAdmin::new(&target).unwrap();
     assert_eq!(admin.group_offsets(&group, TIMEOUT).await.unwrap(), vec![]);
 
@@ -261,7 +242,7 @@ async fn committing_for_a_group_with_a_live_member_is_refused_as_group_active() 
     let target = harness::target();
     let topic = harness::unique_name("admin-live");
     let group = harness::unique_name("admin-live-group");
-    create_topic(&target, &topic, 2, &[]).await;
+    create_topic(&target, &topic, 2).await;
     let admin = KafkaAdmin::new(&target).unwrap();
     let member = LiveMember::join(&target, &group, &topic);
 
@@ -299,7 +280,7 @@ async fn a_partition_the_broker_refuses_fails_the_commit_naming_it() {
     let target = harness::target();
     let topic = harness::unique_name("admin-partial");
     let group = harness::unique_name("admin-partial-group");
-    create_topic(&target, &topic, 1, &[]).await;
+    create_topic(&target, &topic, 1).await;
     let admin = KafkaAdmin::new(&target).unwrap();
 
     // Partition 3 does not exist: Kafka 4 refuses offsets for unknown partitions.

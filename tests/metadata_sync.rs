@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use harness::records::{add_partitions, create_topic};
+use harness::records::{add_partitions, create_topic, create_topic_with, topic_configs};
 use harness::task::{TENANT, instance_task};
 use harness::unique_name;
 use kafka_sync::kafka::ClusterAccess;
@@ -12,7 +12,7 @@ use kafka_sync::lifecycle::TaskRecord;
 use kafka_sync::metadata_sync::{self, MetadataProgress};
 use kafka_sync::services::Services;
 use kafka_sync::topic_metadata::SYNCED_CONFIGS;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -44,39 +44,6 @@ fn admin(access: &ClusterAccess) -> AdminClient<DefaultClientContext> {
     access.client_config().create().unwrap()
 }
 
-async fn create_with(
-    access: &ClusterAccess,
-    topic: &str,
-    partitions: i32,
-    configs: &[(&str, &str)],
-) {
-    let new = configs.iter().fold(
-        NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
-        |t, (k, v)| t.set(k, v),
-    );
-    let created = admin(access)
-        .create_topics(&[new], &AdminOptions::new())
-        .await
-        .unwrap();
-    assert!(created.iter().all(Result::is_ok), "{created:?}");
-}
-
-async fn configs(access: &ClusterAccess, topic: &str) -> BTreeMap<String, String> {
-    let described = admin(access)
-        .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
-        .await
-        .unwrap();
-    described
-        .into_iter()
-        .next()
-        .unwrap()
-        .unwrap()
-        .entries
-        .into_iter()
-        .filter_map(|e| Some((e.name, e.value?)))
-        .collect()
-}
-
 async fn partitions(access: &ClusterAccess, topic: &str) -> Option<usize> {
     access.topic_partition_count(topic, TIMEOUT).await.unwrap()
 }
@@ -100,7 +67,7 @@ fn synced(all: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
 async fn a_missing_topic_is_created_with_partitions_rf_and_the_seven_configs() {
     let prefix = unique_name("meta-create");
     let topic = format!("{prefix}-orders");
-    create_with(
+    create_topic_with(
         &harness::source(),
         &topic,
         6,
@@ -117,8 +84,8 @@ async fn a_missing_topic_is_created_with_partitions_rf_and_the_seven_configs() {
     let progress = sync.run().await;
     assert_eq!(progress.topics_created, 1);
     assert_eq!(partitions(&harness::target(), &topic).await, Some(6));
-    let source_configs = configs(&harness::source(), &topic).await;
-    let target_configs = configs(&harness::target(), &topic).await;
+    let source_configs = topic_configs(&harness::source(), &topic).await;
+    let target_configs = topic_configs(&harness::target(), &topic).await;
     assert_eq!(synced(&target_configs), synced(&source_configs));
     assert_eq!(target_configs["cleanup.policy"], "compact");
     // RF = min(source RF 1, target brokers 1).
@@ -139,25 +106,25 @@ async fn a_missing_topic_is_created_with_partitions_rf_and_the_seven_configs() {
 async fn an_existing_target_topic_is_untouched_at_initialization() {
     let prefix = unique_name("meta-existing");
     let topic = format!("{prefix}-t");
-    create_with(
+    create_topic_with(
         &harness::source(),
         &topic,
         6,
         &[("retention.ms", "-1"), ("max.message.bytes", "3000000")],
     )
     .await;
-    create_with(
+    create_topic_with(
         &harness::target(),
         &topic,
         2,
         &[("retention.ms", "1000000"), ("max.message.bytes", "100000")],
     )
     .await;
-    let before = configs(&harness::target(), &topic).await;
+    let before = topic_configs(&harness::target(), &topic).await;
     let sync = Sync::new(&format!("^{prefix}")).await;
     sync.run().await;
     assert_eq!(partitions(&harness::target(), &topic).await, Some(2));
-    assert_eq!(configs(&harness::target(), &topic).await, before);
+    assert_eq!(topic_configs(&harness::target(), &topic).await, before);
 }
 
 #[tokio::test]
@@ -183,7 +150,7 @@ async fn partitions_grow_on_the_next_run_and_never_shrink() {
 async fn retention_follows_only_towards_unlimited_and_nothing_else_is_resynced() {
     let prefix = unique_name("meta-retention");
     let topic = format!("{prefix}-t");
-    create_with(
+    create_topic_with(
         &harness::source(),
         &topic,
         1,
@@ -196,12 +163,12 @@ async fn retention_follows_only_towards_unlimited_and_nothing_else_is_resynced()
 
     set(&source, &topic, "retention.ms", "-1").await;
     sync.run().await;
-    assert_eq!(configs(&target, &topic).await["retention.ms"], "-1");
+    assert_eq!(topic_configs(&target, &topic).await["retention.ms"], "-1");
 
     set(&source, &topic, "retention.ms", "3600000").await;
     set(&source, &topic, "retention.bytes", "-1").await;
     sync.run().await;
-    let after = configs(&target, &topic).await;
+    let after = topic_configs(&target, &topic).await;
     assert_eq!(
         after["retention.ms"], "-1",
         "a finite source value is not copied"
@@ -210,9 +177,9 @@ async fn retention_follows_only_towards_unlimited_and_nothing_else_is_resynced()
 
     set(&source, &topic, "retention.bytes", "5000").await;
     set(&source, &topic, "max.message.bytes", "4000000").await;
-    let before = configs(&target, &topic).await;
+    let before = topic_configs(&target, &topic).await;
     sync.run().await;
-    assert_eq!(configs(&target, &topic).await, before);
+    assert_eq!(topic_configs(&target, &topic).await, before);
 }
 
 #[tokio::test]
@@ -222,7 +189,7 @@ async fn a_topic_created_later_appears_with_full_configs() {
     let sync = Sync::new(&format!("^{prefix}")).await;
     sync.run().await;
     let later = format!("{prefix}-later");
-    create_with(
+    create_topic_with(
         &harness::source(),
         &later,
         3,
@@ -236,8 +203,8 @@ async fn a_topic_created_later_appears_with_full_configs() {
     sync.run().await;
     assert_eq!(partitions(&harness::target(), &later).await, Some(3));
     let (source, target) = (
-        configs(&harness::source(), &later).await,
-        configs(&harness::target(), &later).await,
+        topic_configs(&harness::source(), &later).await,
+        topic_configs(&harness::target(), &later).await,
     );
     assert_eq!(synced(&target), synced(&source));
 }

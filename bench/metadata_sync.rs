@@ -5,10 +5,11 @@
 
 use std::time::Instant;
 
+use harness::records::create_topics;
 use harness::task::{TENANT, instance_task};
 use harness::unique_name;
 use kafka_sync::metadata_sync;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use serde_json::json;
 
@@ -18,22 +19,9 @@ const TOPICS: usize = 1000;
 async fn main() {
     let prefix = unique_name("bench-meta");
     let names: Vec<String> = (0..TOPICS).map(|i| format!("{prefix}-{i:04}")).collect();
-    let source: AdminClient<DefaultClientContext> =
-        harness::source().client_config().create().unwrap();
-    let target: AdminClient<DefaultClientContext> =
-        harness::target().client_config().create().unwrap();
     for chunk in names.chunks(100) {
-        let topics: Vec<NewTopic> = chunk
-            .iter()
-            .map(|n| {
-                NewTopic::new(n, 2, TopicReplication::Fixed(1)).set("retention.ms", "86400000")
-            })
-            .collect();
-        let created = source
-            .create_topics(&topics, &AdminOptions::new())
-            .await
-            .unwrap();
-        assert!(created.iter().all(Result::is_ok), "{created:?}");
+        let retention = [("retention.ms", "86400000")];
+        create_topics(&harness::source(), chunk, 2, &retention).await;
     }
     // The broker's metadata lags CreateTopics a little; start once it shows them all.
     while harness::records::topic_names(&harness::source(), &prefix).await < TOPICS {
@@ -65,6 +53,10 @@ async fn main() {
     }
     assert_eq!(on_target, TOPICS);
 
+    let source: AdminClient<DefaultClientContext> =
+        harness::source().client_config().create().unwrap();
+    let target: AdminClient<DefaultClientContext> =
+        harness::target().client_config().create().unwrap();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     for chunk in refs.chunks(100) {
         source
