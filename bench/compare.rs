@@ -382,14 +382,7 @@ async fn start_kafka_sync(
     offsets: bool,
 ) -> Result<Process, String> {
     let log = home.join("kafka-sync.log");
-    let local = Local::start_logging(
-        &binary.to_path_buf(),
-        &home.to_path_buf(),
-        &log,
-        &["--offset-interval", "2"],
-        "warn",
-    )
-    .await;
+    let local = Local::start_logging(binary, home, &log, &["--offset-interval", "2"], "warn").await;
     let mut ids = Vec::new();
     for (name, access) in [("source", harness::source()), ("target", harness::target())] {
         let created = local

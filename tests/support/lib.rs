@@ -5,6 +5,7 @@ pub mod admin;
 pub mod brokers;
 pub mod copies;
 pub mod groups;
+pub mod http;
 pub mod local;
 pub mod local_dynamodb;
 pub mod records;

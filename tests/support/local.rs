@@ -1,10 +1,12 @@
 //! `kafka-sync local` as a real child process, for tests that need the whole service.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::http::Client;
 
 pub const TOKEN: &str = "local-process-token";
 
@@ -30,32 +32,42 @@ fn free_port() -> u16 {
 pub struct Local {
     pub child: Child,
     pub base: String,
+    /// The API, with [`TOKEN`].
+    pub http: Client,
 }
 
 impl Local {
     /// Starts `kafka-sync local` with no store flag, its home in `home`, logging at debug
     /// level into `log`.
-    pub async fn start(binary: &PathBuf, home: &PathBuf, log: &PathBuf) -> Local {
+    pub async fn start(binary: &Path, home: &Path, log: &Path) -> Local {
         Self::start_with(binary, home, log, &[]).await
     }
 
     /// As [`Local::start`], with more command-line arguments.
-    pub async fn start_with(
-        binary: &PathBuf,
-        home: &PathBuf,
-        log: &PathBuf,
-        args: &[&str],
-    ) -> Local {
+    pub async fn start_with(binary: &Path, home: &Path, log: &Path, args: &[&str]) -> Local {
         Self::start_logging(binary, home, log, args, "debug").await
     }
 
     /// As [`Local::start_with`], logging at `level` (`RUST_LOG`).
     pub async fn start_logging(
-        binary: &PathBuf,
-        home: &PathBuf,
-        log: &PathBuf,
+        binary: &Path,
+        home: &Path,
+        log: &Path,
         args: &[&str],
         level: &str,
+    ) -> Local {
+        Self::spawn(binary, home, log, args, level, &[]).await
+    }
+
+    /// As [`Local::start_logging`], with `env` added to the child's environment; returns
+    /// once it answers `/healthz`.
+    pub async fn spawn(
+        binary: &Path,
+        home: &Path,
+        log: &Path,
+        args: &[&str],
+        level: &str,
+        env: &[(&str, String)],
     ) -> Local {
         let port = free_port();
         let log_file = std::fs::OpenOptions::new()
@@ -69,6 +81,7 @@ impl Local {
             .env("KAFKA_SYNC_HOME", home)
             .env("KAFKA_SYNC_TOKEN", TOKEN)
             .env("RUST_LOG", level)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
@@ -84,22 +97,12 @@ impl Local {
             assert!(Instant::now() < deadline, "kafka-sync local did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Local { child, base }
+        let http = Client::new(&base, Some(TOKEN));
+        Local { child, base, http }
     }
 
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
-        let client = reqwest::Client::new();
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(TOKEN);
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let response = request.send().await.unwrap();
-        (response.status().as_u16(), response.text().await.unwrap())
+        self.http.call_text(method, path, body).await
     }
 
     /// A JSON call that must answer `status`; returns the reply.
