@@ -67,6 +67,16 @@ fn at(next_offset: i64) -> Checkpoint {
     }
 }
 
+/// Connections `a` (id 1) and `b` (id 2) of tenant `t`, for a task between them.
+async fn connections_a_and_b(store: &Store) {
+    for (n, name) in [(1, "a"), (2, "b")] {
+        store
+            .create_connection("t", &connection(&id(n), name, 0))
+            .await
+            .unwrap();
+    }
+}
+
 /// Makes `lease`'s holder the partition's owner; returns the version its commits write at.
 async fn take(store: &Store, lease: &Lease, p: &PartitionRef) -> u64 {
     store
@@ -126,14 +136,7 @@ async fn connections_crud(store: Store) {
 }
 
 async fn tasks_crud_and_connection_in_use(store: Store) {
-    store
-        .create_connection("t", &connection(&id(1), "a", 0))
-        .await
-        .unwrap();
-    store
-        .create_connection("t", &connection(&id(2), "b", 0))
-        .await
-        .unwrap();
+    connections_a_and_b(&store).await;
     let created = task(&id(10), "dr", &id(1), &id(2));
     store.create_task("t", &created).await.unwrap();
     assert_eq!(store.get_task("t", &id(10)).await.unwrap(), created);
@@ -487,14 +490,7 @@ async fn lease_epochs_never_repeat(store: Store) {
 /// `drop_all_leases` (the embedded store's restart) releases leases as `release_lease`
 /// does: the slots are free at once, and their epochs keep growing.
 async fn dropped_leases_stay_fenced(store: Store) {
-    store
-        .create_connection("t", &connection(&id(1), "a", 0))
-        .await
-        .unwrap();
-    store
-        .create_connection("t", &connection(&id(2), "b", 0))
-        .await
-        .unwrap();
+    connections_a_and_b(&store).await;
     let task_id = id(10);
     store
         .create_task("t", &task(&task_id, "dr", &id(1), &id(2)))

@@ -221,14 +221,8 @@ async fn sync(
     task: &TaskRecord,
     spec: &InstanceTaskSpec,
 ) -> Result<MetadataProgress, SyncError> {
-    let Pair {
-        source_access,
-        target_access,
-        source,
-        target,
-        source_topics,
-        target_topics,
-    } = Pair::read(services, tenant, task).await?;
+    let pair = Pair::read(services, tenant, task).await?;
+    let (source_topics, target_topics) = (&pair.source_topics, &pair.target_topics);
     let seen = services.store.seen_topics(&task.id).await?;
 
     // Configs only of what the plan can use: all seven of the selected source topics,
@@ -244,8 +238,9 @@ async fn sync(
         .map(|(_, t)| *t)
         .collect();
     let (source_configs, target_configs) = tokio::try_join!(
-        source.configs(&selected_sources, &SYNCED_CONFIGS),
-        target.configs(&existing_targets, &UNLIMITED_ONLY_CONFIGS)
+        pair.source.configs(&selected_sources, &SYNCED_CONFIGS),
+        pair.target
+            .configs(&existing_targets, &UNLIMITED_ONLY_CONFIGS)
     )?;
     let sources: Vec<SourceTopic> = selected_sources
         .iter()
@@ -281,20 +276,15 @@ async fn sync(
         &seen,
     );
 
-    let mut progress = load_progress(services, &task.id).await?;
-    apply(
-        services,
-        &task.id,
-        &target,
-        &target_access,
-        &plan.actions,
-        &mut progress,
-    )
-    .await?;
+    let mut progress = apply(services, &task.id, &pair, &plan.actions).await?;
     services.store.mark_seen(&task.id, &plan.newly_seen).await?;
 
     progress.groups = if spec.topics.is_all() {
-        groups_on(&source_access, &selected_sources.iter().copied().collect()).await?
+        groups_on(
+            &pair.source_access,
+            &selected_sources.iter().copied().collect(),
+        )
+        .await?
     } else {
         Vec::new()
     };
@@ -302,11 +292,25 @@ async fn sync(
     Ok(progress)
 }
 
+/// Applies `actions` to the pair's target, recording each outcome as an event and in the
+/// task's stored progress, which it returns (not yet saved).
 async fn apply(
     services: &Services,
     task_id: &str,
+    pair: &Pair,
+    actions: &[Action],
+) -> Result<MetadataProgress, SyncError> {
+    let mut progress = load_progress(services, task_id).await?;
+    create_topics(services, task_id, &pair.target, actions, &mut progress).await?;
+    grow_partitions(services, task_id, &pair.target, actions, &mut progress).await?;
+    set_unlimited(services, task_id, &pair.target_access, actions).await?;
+    Ok(progress)
+}
+
+async fn create_topics(
+    services: &Services,
+    task_id: &str,
     target: &Cluster,
-    target_access: &ClusterAccess,
     actions: &[Action],
     progress: &mut MetadataProgress,
 ) -> Result<(), SyncError> {
@@ -365,7 +369,17 @@ async fn apply(
             }
         }
     }
+    Ok(())
+}
 
+async fn grow_partitions(
+    services: &Services,
+    task_id: &str,
+    target: &Cluster,
+    actions: &[Action],
+    progress: &mut MetadataProgress,
+) -> Result<(), SyncError> {
+    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
     let grows: Vec<NewPartitions> = actions
         .iter()
         .filter_map(|action| match action {
@@ -413,7 +427,17 @@ async fn apply(
             }
         }
     }
+    Ok(())
+}
 
+/// Sets the retention configs the plan makes unlimited (-1) on the target, as on the
+/// source, and records the skipped source topics.
+async fn set_unlimited(
+    services: &Services,
+    task_id: &str,
+    target_access: &ClusterAccess,
+    actions: &[Action],
+) -> Result<(), SyncError> {
     let mut unlimited: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
     for action in actions {
         match action {
@@ -480,13 +504,8 @@ async fn ensure_topic_task_topics(
     task: &TaskRecord,
     spec: &TopicTaskSpec,
 ) -> Result<MetadataProgress, SyncError> {
-    let Pair {
-        target_access,
-        target,
-        source_topics,
-        target_topics,
-        ..
-    } = Pair::read(services, tenant, task).await?;
+    let pair = Pair::read(services, tenant, task).await?;
+    let (source_topics, target_topics) = (&pair.source_topics, &pair.target_topics);
     let Some(shape) = source_topics.topics.get(&spec.source_topic).copied() else {
         return Err(SyncError::NoSourceTopic(spec.source_topic.clone()));
     };
@@ -505,16 +524,7 @@ async fn ensure_topic_task_topics(
             configs: BTreeMap::new(),
         })
         .collect();
-    let mut progress = load_progress(services, &task.id).await?;
-    apply(
-        services,
-        &task.id,
-        &target,
-        &target_access,
-        &actions,
-        &mut progress,
-    )
-    .await?;
+    let mut progress = apply(services, &task.id, &pair, &actions).await?;
     save_progress(services, &task.id, &mut progress).await?;
     Ok(progress)
 }

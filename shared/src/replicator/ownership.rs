@@ -31,11 +31,14 @@ impl Worker<'_> {
         partitions: Vec<PartitionRef>,
         owned: &mut HashMap<PartitionRef, Owned>,
     ) -> Result<(), WorkerError> {
-        if partitions.is_empty() {
-            return Ok(());
+        if !partitions.is_empty() {
+            owned.extend(
+                self.services
+                    .store
+                    .take_partitions(lease, &partitions)
+                    .await?,
+            );
         }
-        let store = &self.services.store;
-        owned.extend(store.take_partitions(lease, &partitions).await?);
         self.hold_to_log(lease, context, partitions, owned).await
     }
 
