@@ -10,11 +10,11 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 # Debian packages: Java 17 and Maven run the brokers and DynamoDB Local; cmake, a C/C++
 # toolchain and perl build librdkafka and the vendored OpenSSL; python3-venv holds the
-# SAM tools.
+# SAM tools; chromium runs the dashboard's browser test (tests/dashboard.rs).
 need_apt=()
 for tool in java:openjdk-17-jre-headless mvn:maven cmake:cmake cc:build-essential \
   c++:build-essential make:make perl:perl pkg-config:pkg-config python3:python3 \
-  curl:curl sha256sum:coreutils setsid:util-linux; do
+  curl:curl sha256sum:coreutils setsid:util-linux chromium:chromium; do
   command -v "${tool%%:*}" >/dev/null || need_apt+=("${tool#*:}")
 done
 python3 -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
@@ -47,4 +47,11 @@ fi
 if [[ ! -x "$venv/bin/schemathesis" ]] || ! "$venv/bin/python" -c 'import confluent_kafka' 2>/dev/null; then
   log "installing schemathesis and confluent-kafka into $venv"
   "$venv/bin/pip" install -q --disable-pip-version-check schemathesis confluent-kafka
+fi
+
+# playwright drives Debian's chromium in the dashboard's browser test; it is told where
+# chromium is, so it downloads no browser of its own.
+if ! "$venv/bin/python" -c 'import playwright' 2>/dev/null; then
+  log "installing playwright into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check playwright
 fi

@@ -347,6 +347,59 @@ impl ClusterAccess {
         .await
     }
 
+    /// Each partition's log start and end, by two batched ListOffsets requests (earliest,
+    /// latest) where [`ClusterAccess::watermarks`] asks partition by partition: what a
+    /// metrics scrape asks of every partition of a task. `None` where the cluster did not
+    /// answer for a partition.
+    pub async fn log_bounds(
+        &self,
+        partitions: Vec<PartitionRef>,
+        timeout: Duration,
+    ) -> Result<BTreeMap<PartitionRef, (Option<i64>, Option<i64>)>, AccessError> {
+        if partitions.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let access = self.clone();
+        self.blocking(move || {
+            let consumer = access.consumer()?;
+            let list = |at: Offset| -> Result<BTreeMap<PartitionRef, Option<i64>>, AccessError> {
+                let mut query = TopicPartitionList::new();
+                for p in &partitions {
+                    query
+                        .add_partition_offset(&p.topic, p.partition, at)
+                        .map_err(access.failed("list-offsets query"))?;
+                }
+                let found = consumer
+                    .offsets_for_times(query, timeout)
+                    .map_err(access.failed("list offsets"))?;
+                Ok(found
+                    .elements()
+                    .iter()
+                    .map(|e| {
+                        let p = PartitionRef {
+                            topic: e.topic().to_owned(),
+                            partition: e.partition(),
+                        };
+                        let offset = match e.offset() {
+                            Offset::Offset(o) => Some(o),
+                            _ => None,
+                        };
+                        (p, offset)
+                    })
+                    .collect())
+            };
+            let starts = list(Offset::Beginning)?;
+            Ok(list(Offset::End)?
+                .into_iter()
+                .map(|(p, end)| {
+                    let start = starts.get(&p).copied().flatten();
+                    (p, (start, end))
+                })
+                .collect())
+        })
+        .await
+    }
+
     /// The timestamp of the first record at or after each position, for the partitions
     /// that have one within `timeout`.
     pub async fn first_timestamps(

@@ -11,7 +11,13 @@ async fn main() -> Result<(), Error> {
     let services = kafka_sync::lambda::services().await?;
     lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
         let services = services.clone();
-        async move { Ok::<JobReport, Error>(offset_sync(&services).await?) }
+        async move {
+            let before = kafka_sync::metrics::snapshot();
+            let report = offset_sync(&services).await;
+            // Runs, groups and errors of this invocation, as CloudWatch embedded-metric lines.
+            kafka_sync::metrics::emf::emit_recorded(&before);
+            Ok::<JobReport, Error>(report?)
+        }
     }))
     .await
 }

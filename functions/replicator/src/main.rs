@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use kafka_sync::dispatcher::SlotRef;
+use kafka_sync::metrics;
 use kafka_sync::replicator::{Worker, report_failure};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use tokio_util::sync::CancellationToken;
@@ -32,16 +33,26 @@ async fn main() -> Result<(), Error> {
             let slot = event.payload;
             let owner = format!("lambda-{}", event.context.request_id);
             let worker = Worker::for_slot(&services, &slot, owner);
-            match worker
-                .run(&CancellationToken::new(), Some(Instant::now() + left))
-                .await
-            {
-                Ok(exit) => Ok(format!("{exit:?}")),
-                Err(e) => {
-                    report_failure(&services, &slot.task_id, slot.slot, &e).await;
-                    Err(Error::from(e.to_string()))
-                }
+            let before = metrics::snapshot().of_task(&slot.task_id);
+            let started = Instant::now();
+            let outcome = worker
+                .run(&CancellationToken::new(), Some(started + left))
+                .await;
+            if let Err(e) = &outcome {
+                report_failure(&services, &slot.task_id, slot.slot, e).await;
             }
+            // This invocation's figures, as CloudWatch embedded-metric lines.
+            metrics::emf::emit_replication(
+                &services,
+                &slot.tenant,
+                &slot.task_id,
+                &before,
+                started,
+            )
+            .await;
+            outcome
+                .map(|exit| format!("{exit:?}"))
+                .map_err(|e| Error::from(e.to_string()))
         }
     }))
     .await

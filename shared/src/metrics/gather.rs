@@ -1,7 +1,8 @@
 //! The figures `/metrics` and the embedded-metric lines read at scrape time from what
 //! is kept anyway: the checkpoints (records and bytes copied, stalls, losses) and the
 //! source's log ends (lag). Per task that is one store query and two batched ListOffsets
-//! requests, whatever the partition count; nothing is added to the replication path.
+//! requests ([`ClusterAccess::log_bounds`]), whatever the partition count; nothing is
+//! added to the replication path.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,6 +14,9 @@ use crate::kafka::ClusterAccess;
 use crate::lifecycle::TaskRecord;
 use crate::services::Services;
 use crate::store::{Checkpoint, PartitionRef, StoreError};
+
+/// Per partition: its log start and end, when known.
+type Bounds = BTreeMap<PartitionRef, (Option<i64>, Option<i64>)>;
 
 /// How long one task's figures may take: an unreachable source makes its task's lag
 /// unknown, never the scrape slow.
@@ -112,10 +116,7 @@ pub async fn task_figures(
     let checkpoints = services.store.checkpoints(&task.id).await?;
     let partitions: Vec<PartitionRef> = checkpoints.keys().cloned().collect();
     let marks = match services.access(tenant, task.spec.connection_ids()[0]).await {
-        Ok(source) => tokio::time::timeout(TASK_TIMEOUT, log_bounds(&source, partitions))
-            .await
-            .ok()
-            .flatten(),
+        Ok(source) => log_bounds(&source, partitions).await,
         Err(_) => None,
     };
     let mut topics: Vec<TopicFigures> = Vec::new();
@@ -167,28 +168,12 @@ fn lag(checkpoint: &Checkpoint, &(start, end): &(Option<i64>, Option<i64>)) -> O
     Some((end? - next).max(0))
 }
 
-/// Each partition's log start and end, by two batched ListOffsets requests (earliest
-/// and latest); `None` when the source does not answer.
-async fn log_bounds(
-    source: &ClusterAccess,
-    partitions: Vec<PartitionRef>,
-) -> Option<BTreeMap<PartitionRef, (Option<i64>, Option<i64>)>> {
-    // librdkafka's logical offsets as ListOffsets timestamps: -2 earliest, -1 latest.
-    const EARLIEST: i64 = -2;
-    const LATEST: i64 = -1;
-    let (starts, ends) = tokio::join!(
-        source.offsets_for_time(partitions.clone(), EARLIEST, TASK_TIMEOUT),
-        source.offsets_for_time(partitions, LATEST, TASK_TIMEOUT),
-    );
-    let (starts, ends) = (starts.ok()?, ends.ok()?);
-    Some(
-        ends.into_iter()
-            .map(|(p, end)| {
-                let start = starts.get(&p).copied().flatten();
-                (p, (start, end))
-            })
-            .collect(),
-    )
+/// Each partition's log start and end; `None` when the source does not answer in time.
+async fn log_bounds(source: &ClusterAccess, partitions: Vec<PartitionRef>) -> Option<Bounds> {
+    tokio::time::timeout(TASK_TIMEOUT, source.log_bounds(partitions, TASK_TIMEOUT))
+        .await
+        .ok()?
+        .ok()
 }
 
 #[cfg(test)]
