@@ -38,8 +38,9 @@ pub enum GroupStatus {
     Synced,
     /// Left alone: it has live members on the target.
     ActiveOnTarget,
-    /// None of its commits could be translated yet (the copy has not reached them, or
-    /// its target topic or partition does not exist yet).
+    /// Some of its commits could not be translated yet (the copy has not reached them,
+    /// or their target topic or partition does not exist yet); those that could are
+    /// synced.
     WaitingForData,
     Failed,
 }
@@ -95,7 +96,8 @@ pub(super) async fn pass(
     let members = live_members(&sides.target, &reports).await?;
     commit_all(&sides.target, &mut reports, &members, scope.dry_run).await;
     if !scope.dry_run && scope.groups.is_none() {
-        prune(services, task, &sides.source_access, &source_groups, runs).await?;
+        let partitions = synced_partitions(&sides, topics).await?;
+        prune(services, task, &sides.source_access, &source_groups, runs, partitions).await?;
     }
     for report in &reports {
         if report.status == GroupStatus::ActiveOnTarget {
@@ -363,12 +365,19 @@ async fn commit_all(
                 report.reason = Some(format!("it has {live} active member(s) there"));
                 return report;
             }
+            // Synced only once every partition of it translates; until then the ones
+            // that do are committed and it waits for the rest.
+            let synced = if report.partitions.iter().all(|p| p.target_offset.is_some()) {
+                GroupStatus::Synced
+            } else {
+                GroupStatus::WaitingForData
+            };
             if dry_run {
-                report.status = GroupStatus::Synced;
+                report.status = synced;
                 return report;
             }
             match commit_forward(&target, &report.group, &mut report.partitions).await {
-                Ok(()) => report.status = GroupStatus::Synced,
+                Ok(()) => report.status = synced,
                 Err(CommitError::Active(why)) => {
                     report.status = GroupStatus::ActiveOnTarget;
                     report.active_on_target = true;
@@ -445,15 +454,54 @@ async fn commit_forward(
     }
 }
 
+/// Every source partition of the synced topics that the target has too (only those are
+/// copied by an instance task with `same_partition`).
+async fn synced_partitions(
+    sides: &Sides,
+    topics: &BTreeSet<String>,
+) -> Result<Vec<PartitionRef>, OffsetSyncError> {
+    let counts = sides
+        .source_access
+        .topic_partitions(TIMEOUT)
+        .await
+        .map_err(|e| OffsetSyncError(format!("source topics: {e}")))?;
+    Ok(topics
+        .iter()
+        .filter(|t| sides.target_of.contains_key(*t))
+        .flat_map(|t| {
+            let count = counts.get(t).copied().unwrap_or(0);
+            (0..count as i32).map(|partition| PartitionRef {
+                topic: t.clone(),
+                partition,
+            })
+        })
+        .collect())
+}
+
 /// 6. Drops the runs no group needs: below every group's committed offset on the
-///    partition, and below the source log start.
+///    partition, and below the source log start. A partition no group commits on is
+///    pruned below its log start: its map would otherwise grow for as long as the task
+///    copies it.
 async fn prune(
     services: &Services,
     task: &TaskRecord,
     source: &ClusterAccess,
     commits: &Commits,
-    runs: HashMap<PartitionRef, Vec<OffsetRun>>,
+    mut runs: HashMap<PartitionRef, Vec<OffsetRun>>,
+    partitions: Vec<PartitionRef>,
 ) -> Result<(), OffsetSyncError> {
+    for p in partitions {
+        if !runs.contains_key(&p) {
+            let read = services
+                .store
+                .mappings(&task.id, &p)
+                .await
+                .map_err(|e| OffsetSyncError(format!("offset map: {e}")))?;
+            runs.insert(p, read);
+        }
+    }
+    // The newest run is always kept: only a partition with more has any to prune.
+    runs.retain(|_, runs| runs.len() > 1);
     let mut floors: HashMap<PartitionRef, i64> = HashMap::new();
     for committed in commits.values().flatten() {
         let p = PartitionRef {

@@ -9,6 +9,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::DeliveryFuture;
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
+use rdkafka::types::RDKafkaErrorCode;
 
 use super::WorkerError;
 use super::send::{error_code, refused_for_good};
@@ -39,11 +40,45 @@ pub enum OnRefusal {
 /// A record the target refused for good.
 #[derive(Debug)]
 pub struct Refusal {
-    pub route: usize,
-    pub offset: i64,
+    pub sent: SentRecord,
     pub error: KafkaError,
     /// The record as it was to be written, when the producer handed it back.
     pub record: Option<OwnedMessage>,
+    /// Refused on its own (by the client, or when sent alone): sending it again alone
+    /// cannot tell anything new.
+    pub alone: bool,
+    /// What the refusal comes to.
+    pub policy: OnRefusal,
+}
+
+impl Refusal {
+    /// Whether the refusal may be another record's: the broker refuses a whole
+    /// produce batch for one record too large for the topic (or for a batch larger than
+    /// `max.message.bytes`), so each record of it is sent again alone to find which.
+    pub fn may_be_anothers(&self) -> bool {
+        !self.alone
+            && self.record.is_some()
+            && matches!(
+                error_code(&self.error),
+                Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge)
+            )
+    }
+}
+
+/// What the target said of one record sent.
+#[derive(Debug)]
+pub enum Outcome {
+    Delivered(SentRecord, i64),
+    Refused(Refusal),
+}
+
+impl Outcome {
+    fn route(&self) -> usize {
+        match self {
+            Outcome::Delivered(sent, _) => sent.route,
+            Outcome::Refused(refusal) => refusal.sent.route,
+        }
+    }
 }
 
 /// What the tally needs to know of a record sent.
@@ -57,6 +92,8 @@ pub struct SentRecord {
     pub counts: Counts,
     /// Whether its delivery goes into the offset map (instance tasks).
     pub sample: bool,
+    /// The source record's timestamp, which a dead-letter copy or a second send keeps.
+    pub timestamp: Option<i64>,
 }
 
 /// A record sent and not yet acknowledged.
@@ -115,6 +152,10 @@ pub struct Tally {
     pub blocked: BTreeMap<usize, Refusal>,
     /// Refused records to send to the dead-letter topic before the checkpoint moves.
     pub dead_letters: Vec<Refusal>,
+    /// Routes with a refusal that may be another record's ([`Refusal::may_be_anothers`]):
+    /// their outcomes from it on, in source order, held until each refused record was
+    /// sent again alone (`resend`).
+    pub held: BTreeMap<usize, Vec<Outcome>>,
     /// Replication latency of the records acknowledged, for the metrics.
     pub latency: crate::metrics::LatencyTally,
 }
@@ -144,27 +185,58 @@ impl Tally {
                 if record.counts == Counts::Copied {
                     self.latency.observe(record.route, delivery.timestamp);
                 }
-                self.delivered(record, delivery.offset);
+                self.take(Outcome::Delivered(record, delivery.offset));
                 Ok(())
             }
             Err((error, message)) if error_code(&error).is_some_and(refused_for_good) => {
-                let refusal = Refusal {
-                    route: record.route,
-                    offset: record.offset,
+                self.take(Outcome::Refused(Refusal {
+                    sent: record,
                     error,
                     record: Some(message),
-                };
-                self.refused(refusal, record.counts, policy);
+                    alone: false,
+                    policy,
+                }));
                 Ok(())
             }
             Err((error, _)) => Err(WorkerError::Delivery(error)),
         }
     }
 
-    /// The target refused a record for good.
-    pub fn refused(&mut self, refusal: Refusal, counts: Counts, policy: OnRefusal) {
-        let (route, offset) = (refusal.route, refusal.offset);
-        match policy {
+    /// Takes in what the target said of a record: at once, or held behind a refusal
+    /// that may be another record's.
+    pub fn take(&mut self, outcome: Outcome) {
+        let route = outcome.route();
+        if let Some(held) = self.held.get_mut(&route) {
+            held.push(outcome);
+            return;
+        }
+        match outcome {
+            Outcome::Refused(refusal)
+                if refusal.may_be_anothers() && !self.blocked.contains_key(&route) =>
+            {
+                self.held.insert(route, vec![Outcome::Refused(refusal)]);
+            }
+            outcome => self.apply(outcome),
+        }
+    }
+
+    /// What an outcome adds to the checkpoints, as final.
+    pub fn apply(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Delivered(record, target_offset) => self.delivered(record, target_offset),
+            Outcome::Refused(refusal) => self.refused(refusal),
+        }
+    }
+
+    /// The target refused a record for good: by its policy.
+    fn refused(&mut self, refusal: Refusal) {
+        let SentRecord {
+            route,
+            offset,
+            counts,
+            ..
+        } = refusal.sent;
+        match refusal.policy {
             OnRefusal::Stall | OnRefusal::Fail => {
                 self.blocked.entry(route).or_insert(refusal);
             }
@@ -176,7 +248,10 @@ impl Tally {
                 }
             }
             OnRefusal::DeadLetter => {
-                if self.done(route, offset).is_some() {
+                if let Some(growth) = self.done(route, offset) {
+                    if counts != Counts::Nothing {
+                        growth.dead_lettered += 1;
+                    }
                     self.dead_letters.push(refusal);
                 }
             }
@@ -184,7 +259,7 @@ impl Tally {
     }
 
     /// The target acknowledged `record` at `target_offset`.
-    pub fn delivered(&mut self, record: SentRecord, target_offset: i64) {
+    fn delivered(&mut self, record: SentRecord, target_offset: i64) {
         let Some(growth) = self.done(record.route, record.offset) else {
             return;
         };
@@ -236,27 +311,35 @@ mod tests {
             bytes: 10,
             counts: Counts::Copied,
             sample: true,
+            timestamp: None,
         }
     }
 
-    fn refusal(route: usize, offset: i64) -> Refusal {
+    fn refusal(route: usize, offset: i64, policy: OnRefusal) -> Refusal {
         Refusal {
-            route,
-            offset,
-            error: KafkaError::MessageProduction(
-                rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge,
-            ),
+            sent: record(route, offset),
+            error: KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge),
             record: None,
+            alone: true,
+            policy,
         }
+    }
+
+    fn delivered(tally: &mut Tally, route: usize, offset: i64, target: i64) {
+        tally.take(Outcome::Delivered(record(route, offset), target));
+    }
+
+    fn refused(tally: &mut Tally, route: usize, offset: i64, policy: OnRefusal) {
+        tally.take(Outcome::Refused(refusal(route, offset, policy)));
     }
 
     #[test]
     fn a_checkpoint_moves_past_acknowledged_records_only() {
         let mut tally = Tally::default();
-        tally.delivered(record(0, 5), 100);
-        tally.delivered(record(0, 6), 101);
+        delivered(&mut tally, 0, 5, 100);
+        delivered(&mut tally, 0, 6, 101);
         // Offsets 7 and 8 are gaps (a transaction marker): the next record is 9.
-        tally.delivered(record(0, 9), 102);
+        delivered(&mut tally, 0, 9, 102);
         let growth = &tally.growth[&0];
         assert_eq!(
             (growth.next_offset, growth.copied, growth.bytes),
@@ -269,28 +352,66 @@ mod tests {
     #[test]
     fn a_refused_record_stops_its_route_and_no_other() {
         let mut tally = Tally::default();
-        tally.delivered(record(0, 1), 10);
-        tally.refused(refusal(0, 2), Counts::Copied, OnRefusal::Stall);
+        delivered(&mut tally, 0, 1, 10);
+        refused(&mut tally, 0, 2, OnRefusal::Stall);
         // Later records of the route went through, but the checkpoint stays at 2.
-        tally.delivered(record(0, 3), 11);
-        tally.refused(refusal(0, 4), Counts::Copied, OnRefusal::Stall);
-        tally.delivered(record(1, 7), 50);
+        delivered(&mut tally, 0, 3, 11);
+        refused(&mut tally, 0, 4, OnRefusal::Stall);
+        delivered(&mut tally, 1, 7, 50);
         assert_eq!(tally.growth[&0].next_offset, 2);
-        assert_eq!(tally.blocked[&0].offset, 2);
+        assert_eq!(tally.blocked[&0].sent.offset, 2);
         assert_eq!(tally.growth[&1].next_offset, 8);
     }
 
     #[test]
-    fn topic_task_policies_move_past_a_refused_record() {
+    fn topic_task_policies_move_past_a_refused_record_and_count_it() {
         let mut tally = Tally::default();
-        tally.refused(refusal(0, 2), Counts::Copied, OnRefusal::Discard);
-        tally.refused(refusal(1, 4), Counts::Copied, OnRefusal::DeadLetter);
+        refused(&mut tally, 0, 2, OnRefusal::Discard);
+        refused(&mut tally, 1, 4, OnRefusal::DeadLetter);
         assert_eq!(
             (tally.growth[&0].next_offset, tally.growth[&0].discarded),
             (3, 1)
         );
-        assert_eq!(tally.growth[&1].next_offset, 5);
+        assert_eq!(
+            (tally.growth[&1].next_offset, tally.growth[&1].dead_lettered),
+            (5, 1)
+        );
         assert_eq!(tally.dead_letters.len(), 1);
+        assert!(tally.blocked.is_empty());
+    }
+
+    #[test]
+    fn a_size_refusal_holds_its_route_until_each_record_was_sent_alone() {
+        let mut tally = Tally::default();
+        delivered(&mut tally, 0, 0, 100);
+        // The broker refused the produce batch holding offsets 1 and 2 as too large.
+        let mut batch_refusal = refusal(0, 1, OnRefusal::Stall);
+        batch_refusal.alone = false;
+        batch_refusal.record = Some(OwnedMessage::new(
+            None,
+            None,
+            "t".into(),
+            rdkafka::Timestamp::NotAvailable,
+            0,
+            -1,
+            None,
+        ));
+        assert!(batch_refusal.may_be_anothers());
+        tally.take(Outcome::Refused(batch_refusal));
+        refused(&mut tally, 0, 2, OnRefusal::Stall);
+        // A later request of the route went through; a second route is not held.
+        delivered(&mut tally, 0, 3, 101);
+        delivered(&mut tally, 1, 9, 7);
+        assert_eq!(tally.growth[&0].next_offset, 1, "held, not yet moved");
+        assert_eq!(tally.growth[&1].next_offset, 10);
+        let held: Vec<i64> = tally.held[&0]
+            .iter()
+            .map(|o| match o {
+                Outcome::Delivered(sent, _) => sent.offset,
+                Outcome::Refused(r) => r.sent.offset,
+            })
+            .collect();
+        assert_eq!(held, vec![1, 2, 3], "in source order");
         assert!(tally.blocked.is_empty());
     }
 
@@ -298,12 +419,12 @@ mod tests {
     fn runs_grow_while_both_sides_are_contiguous_and_break_at_gaps() {
         let mut tally = Tally::default();
         for offset in 0..10 {
-            tally.delivered(record(0, offset), 1000 + offset);
+            delivered(&mut tally, 0, offset, 1000 + offset);
         }
         // A transaction marker at source 10; then another producer's record landed on
         // the target at 1010, so the next copy is at 1011.
-        tally.delivered(record(0, 11), 1010);
-        tally.delivered(record(0, 12), 1012);
+        delivered(&mut tally, 0, 11, 1010);
+        delivered(&mut tally, 0, 12, 1012);
         let runs = &tally.runs[&0];
         let shape: Vec<(i64, i64, i64)> = runs
             .iter()

@@ -7,7 +7,8 @@
 //!
 //! - `worker`: the loop; `ownership`: taking partitions and checking them against the
 //!   source log; `batch`: when a checkpoint may advance; `send`: the producer and what
-//!   its answers mean; `handling`: processing and refusal policy; `clients`: settings.
+//!   its answers mean; `resend`: finding the record of a refused batch the target
+//!   refuses; `handling`: processing and refusal policy; `clients`: settings.
 
 mod batch;
 mod clients;
@@ -15,6 +16,7 @@ mod handling;
 mod observe;
 mod ownership;
 mod read;
+mod resend;
 mod send;
 mod settle;
 mod worker;

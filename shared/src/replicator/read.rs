@@ -10,7 +10,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use tokio_util::sync::CancellationToken;
 
-use super::batch::{self, Batch, Counts, InFlight, OnRefusal, Refusal};
+use super::batch::{self, Batch, Counts, InFlight, OnRefusal, Outcome, Refusal};
 use super::handling::Handling;
 use super::send::{ORIGIN_HEADER, Sent, copy_headers, send};
 use super::worker::{Context, Copying, KeyValue, Placed, Read, ReadState};
@@ -192,29 +192,25 @@ impl Worker<'_> {
                 Counts::Nothing
             };
             batch.bytes += size;
+            let sent = batch::SentRecord {
+                route,
+                offset,
+                bytes: size,
+                counts,
+                sample,
+                timestamp,
+            };
             match send(producer, record).await? {
-                Sent::Queued(delivery) => batch.sent(
-                    InFlight {
-                        sent: batch::SentRecord {
-                            route,
-                            offset,
-                            bytes: size,
-                            counts,
-                            sample,
-                        },
-                        delivery,
-                    },
-                    handling.on_refusal(),
-                )?,
-                Sent::Refused(error) => {
-                    let refusal = Refusal {
-                        route,
-                        offset,
-                        error,
-                        record: Some(message.detach()),
-                    };
-                    batch.tally.refused(refusal, counts, handling.on_refusal());
+                Sent::Queued(delivery) => {
+                    batch.sent(InFlight { sent, delivery }, handling.on_refusal())?
                 }
+                Sent::Refused(error) => batch.tally.take(Outcome::Refused(Refusal {
+                    sent,
+                    error,
+                    record: Some(message.detach()),
+                    alone: true,
+                    policy: handling.on_refusal(),
+                })),
             }
         }
         Ok(())
@@ -287,31 +283,27 @@ impl Worker<'_> {
             message.payload(),
             message.timestamp().to_millis(),
         );
+        let sent = batch::SentRecord {
+            route,
+            offset,
+            bytes: 0,
+            counts: Counts::DeadLettered,
+            sample: false,
+            timestamp: message.timestamp().to_millis(),
+        };
         match send(producer, record).await? {
-            Sent::Queued(delivery) => batch.sent(
-                InFlight {
-                    sent: batch::SentRecord {
-                        route,
-                        offset,
-                        bytes: 0,
-                        counts: Counts::DeadLettered,
-                        sample: false,
-                    },
-                    delivery,
-                },
-                handling.on_refusal(),
-            ),
+            Sent::Queued(delivery) => {
+                batch.sent(InFlight { sent, delivery }, handling.on_refusal())
+            }
             // The dead-letter topic itself refuses it: the partition stalls there.
             Sent::Refused(error) => {
-                let refusal = Refusal {
-                    route,
-                    offset,
+                batch.tally.take(Outcome::Refused(Refusal {
+                    sent,
                     error,
                     record: None,
-                };
-                batch
-                    .tally
-                    .refused(refusal, Counts::DeadLettered, OnRefusal::Stall);
+                    alone: true,
+                    policy: OnRefusal::Stall,
+                }));
                 Ok(())
             }
         }

@@ -4,13 +4,14 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
-use rdkafka::message::{Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Headers, Message, OwnedHeaders};
 use rdkafka::producer::FutureProducer;
 
 use super::batch::{Batch, Refusal, grown};
 use super::handling::Handling;
 use super::read::dead_letter;
-use super::send::{Sent, error_code, send};
+use super::resend::resend_held;
+use super::send::{ORIGIN_HEADER, Sent, error_code, send};
 use super::worker::{Copying, ReadState};
 use super::{Worker, WorkerError};
 use crate::error_policy::{Decision, Origin, decide};
@@ -31,7 +32,7 @@ impl Worker<'_> {
         let mut reassign = false;
         while let Some(batch) = pending.pop_front() {
             reassign |= self
-                .settle(lease, producer, handling, copying, batch)
+                .settle(lease, producer, handling, copying, batch, pending)
                 .await?;
         }
         Ok(reassign)
@@ -41,7 +42,9 @@ impl Worker<'_> {
     /// what the target acknowledged is checkpointed; a transient delivery failure stops
     /// the worker with its checkpoint before the batch. True when what the consumer
     /// reads must change: a partition stalled, was lost to another worker, or came out
-    /// of a stall.
+    /// of a stall. `later` are the batches sent after it: when records of this one must
+    /// be sent again alone, what those sent is acknowledged first, so no record sent
+    /// again shares a produce request with them.
     pub(super) async fn settle(
         &self,
         lease: &Lease,
@@ -49,12 +52,26 @@ impl Worker<'_> {
         handling: &Handling,
         copying: &mut Copying,
         mut batch: Batch,
+        later: &mut VecDeque<Batch>,
     ) -> Result<bool, WorkerError> {
         let policy = handling.on_refusal();
         batch.acknowledged(policy).await?;
         let mut tally = batch.tally;
+        if !tally.held.is_empty() {
+            for batch in later.iter_mut() {
+                batch.acknowledged(policy).await?;
+            }
+            let stalled = |route: usize| {
+                let source = &copying.reading[route].route.source;
+                copying.owned.get(source).is_some_and(|o| {
+                    o.checkpoint.stalled.is_some()
+                        && !matches!(copying.states[route], ReadState::Probe(_))
+                })
+            };
+            resend_held(producer, &mut tally, stalled).await?;
+        }
         for refusal in std::mem::take(&mut tally.dead_letters) {
-            let source = copying.reading[refusal.route].route.source.clone();
+            let source = copying.reading[refusal.sent.route].route.source.clone();
             self.send_refused_to_dead_letter(producer, handling, &source, refusal)
                 .await?;
         }
@@ -83,12 +100,12 @@ impl Worker<'_> {
             };
             if let Some(refusal) = tally.blocked.get(&route) {
                 let stall = Stall {
-                    offset: refusal.offset,
+                    offset: refusal.sent.offset,
                     code: error_code(&refusal.error)
                         .map_or_else(|| "unknown".to_owned(), |c| format!("{c:?}")),
                     message: refusal.error.to_string(),
                 };
-                checkpoint.next_offset = refusal.offset;
+                checkpoint.next_offset = refusal.sent.offset;
                 checkpoint.stalled = Some(stall.clone());
                 stalls.push((source.clone(), stall));
                 copying.states[route] = ReadState::Skip;
@@ -155,15 +172,27 @@ impl Worker<'_> {
             kind: "target_refused",
             reason: refusal.error.to_string(),
         };
-        let extra = dead_letter_headers(source, refusal.offset, &record, &error);
-        let headers = record.headers().cloned().unwrap_or_else(OwnedHeaders::new);
+        let at = Origin {
+            topic: &source.topic,
+            partition: source.partition,
+            offset: refusal.sent.offset,
+            timestamp: refusal.sent.timestamp,
+        };
+        let extra = dead_letter_headers(&at, &error);
+        // The record's own headers, as on the source: the origin tag was the copy's.
+        let mut headers = OwnedHeaders::new();
+        for header in record.headers().iter().flat_map(|h| h.iter()) {
+            if header.key != ORIGIN_HEADER {
+                headers = headers.insert(header);
+            }
+        }
         let out = dead_letter(
             topic,
             headers,
             &extra,
             record.key(),
             record.payload(),
-            record.timestamp().to_millis(),
+            refusal.sent.timestamp,
         );
         match send(producer, out).await? {
             Sent::Queued(delivery) => {
@@ -178,26 +207,14 @@ impl Worker<'_> {
     }
 }
 
-/// The error-policy headers of a refused record from `source` at `offset`, as
-/// `decide` writes them.
-fn dead_letter_headers(
-    source: &PartitionRef,
-    offset: i64,
-    record: &OwnedMessage,
-    error: &ProcessingError,
-) -> Vec<(&'static str, String)> {
-    let at = Origin {
-        topic: &source.topic,
-        partition: source.partition,
-        offset,
-        timestamp: record.timestamp().to_millis(),
-    };
+/// The error-policy headers of a refused record, as `decide` writes them.
+fn dead_letter_headers(at: &Origin<'_>, error: &ProcessingError) -> Vec<(&'static str, String)> {
     match decide(
         &crate::task::OnError::DeadLetter {
             topic: String::new(),
         },
         error,
-        &at,
+        at,
     ) {
         Decision::DeadLetter { headers, .. } => headers,
         _ => Vec::new(),

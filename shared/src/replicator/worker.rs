@@ -130,7 +130,9 @@ impl Copying {
     }
 
     /// A batch's runs per route, as runs per partition to write: the first of each
-    /// merged into the partition's open run when it continues it.
+    /// merged into the partition's open run when it continues it, or, when the
+    /// partition has no open run yet, preceded by an empty run at where reading began
+    /// (when that is before the first copy).
     pub(super) fn runs_to_write(
         &self,
         runs: HashMap<usize, Vec<OffsetRun>>,
@@ -142,13 +144,32 @@ impl Copying {
             let Some(mut first) = runs.next() else {
                 continue;
             };
-            if let Some(open) = self.open_runs.get(partition)
-                && open.continued_by(&first)
-            {
-                first = OffsetRun {
-                    length: open.length + first.length,
-                    ..*open
-                };
+            match self.open_runs.get(partition) {
+                Some(open) if open.continued_by(&first) => {
+                    first = OffsetRun {
+                        length: open.length + first.length,
+                        ..*open
+                    };
+                }
+                Some(_) => {}
+                None => {
+                    // The first copy since the partition was taken. Reading began at its
+                    // checkpoint, so the offsets before the first copy held no record a
+                    // consumer sees (markers, aborted or compacted-away records): a
+                    // commit among them translates to the first copy, as across any gap.
+                    let start = self
+                        .owned
+                        .get(partition)
+                        .map_or(first.source_start, |o| o.checkpoint.next_offset.max(0));
+                    if start < first.source_start {
+                        let marker = OffsetRun {
+                            source_start: start,
+                            target_start: first.target_start,
+                            length: 0,
+                        };
+                        out.push((partition.clone(), marker));
+                    }
+                }
             }
             out.push((partition.clone(), first));
             out.extend(runs.map(|run| (partition.clone(), run)));
@@ -377,7 +398,14 @@ impl Worker<'_> {
             while pending.len() > MAX_PENDING_BATCHES {
                 let oldest = pending.pop_front().expect("more than one pending batch");
                 reassign |= self
-                    .settle(lease, &producer, &handling, &mut copying, oldest)
+                    .settle(
+                        lease,
+                        &producer,
+                        &handling,
+                        &mut copying,
+                        oldest,
+                        &mut pending,
+                    )
                     .await?;
             }
             if let Some(reason) = read
