@@ -69,9 +69,36 @@ task_id=$(api "http://$listen/v1/tasks" | python3 -c \
 
 cat <<INFO
 kafka-sync local is syncing $KSYNC_SOURCE_BOOTSTRAP -> $KSYNC_TARGET_BOOTSTRAP (task local-dr).
+  dashboard: http://$listen/  (enter the token $KAFKA_SYNC_TOKEN)
+  metrics:   http://$listen/metrics  (Prometheus; no token on loopback)
   API:      http://$listen  (Authorization: Bearer $KAFKA_SYNC_TOKEN)
   progress: curl -H 'Authorization: Bearer $KAFKA_SYNC_TOKEN' http://$listen/v1/tasks/$task_id/progress
   events:   curl -H 'Authorization: Bearer $KAFKA_SYNC_TOKEN' http://$listen/v1/tasks/$task_id/events
 Ctrl-C to stop.
 INFO
+
+# One live progress line: records copied, lag, and the rate over the last interval. On a
+# terminal it is rewritten in place; otherwise a line is printed every 10 s.
+progress_line() {
+  api "http://$listen/v1/tasks/$task_id/progress" | python3 -c '
+import json, sys, time
+totals = json.load(sys.stdin)["totals"]
+before, at = int(sys.argv[1]), float(sys.argv[2])
+now = time.time()
+copied, lag = totals["messages"], totals["lag"]
+rate = (copied - before) / (now - at) if before >= 0 else 0.0
+print(f"{copied} {now} copied {copied:,} records, lag {lag:,}, {rate:,.0f} records/s")
+' "$1" "$2"
+}
+before=-1
+at=$(date +%s.%N)
+every=2
+[[ -t 1 ]] || every=10
+while kill -0 "$service" 2>/dev/null; do
+  if line=$(progress_line "$before" "$at" 2>/dev/null); then
+    read -r before at text <<<"$line"
+    if [[ -t 1 ]]; then printf '\r\033[K%s' "$text"; else printf '%s\n' "$text"; fi
+  fi
+  sleep "$every"
+done
 wait "$service"
