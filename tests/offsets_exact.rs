@@ -19,20 +19,17 @@ use std::time::{Duration, Instant};
 
 use harness::admin::delete_records_before;
 use harness::copies::create_instance_task;
+use harness::copy_task::CopyTask;
 use harness::groups::LiveMember;
 use harness::local::{Local, binary};
 use harness::records::{Record, create_topic, create_topic_with, produce, produce_records};
-use harness::task::{TENANT, instance_task};
+use harness::task::TENANT;
 use harness::{local_dynamodb, unique_name};
 use kafka_sync::kafka::ClusterAccess;
 use kafka_sync::kafka_admin::{GroupAdmin, GroupOffset};
-use kafka_sync::lifecycle::TaskRecord;
-use kafka_sync::metadata_sync;
-use kafka_sync::offset_sync::{self, GroupStatus, OffsetProgress};
-use kafka_sync::replicator::{Worker, WorkerSettings};
+use kafka_sync::offset_sync::{self, GroupStatus};
 use kafka_sync::secrets::LocalSecrets;
 use kafka_sync::services::Services;
-use kafka_sync::store::{OffsetRun, PartitionRef};
 use kafka_sync::task::{InstanceTaskSpec, SyncScope, TaskSpec, TopicSelection};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -49,118 +46,6 @@ const SEQ: &str = "seq";
 
 /// What a consumer read, per partition: each record's offset and its [`SEQ`] header.
 type Log = BTreeMap<i32, Vec<(i64, String)>>;
-
-// ---------------------------------------------------------------- replication ----
-
-/// A task copying exactly `topic`, with in-process workers.
-struct Copy {
-    services: Services,
-    task: TaskRecord,
-    topic: String,
-    partitions: i32,
-}
-
-impl Copy {
-    /// A metadata+messages task with a regex range over `topic` alone. Metadata sync
-    /// initializes it: it creates the target topic unless the topic already exists there.
-    async fn new(topic: &str, partitions: i32) -> Copy {
-        let (services, task) = instance_task(json!({"sync": "metadata+messages",
-            "topics": {"regex": format!("^{topic}$")}}))
-        .await;
-        metadata_sync::run(&services, TENANT, &task).await.unwrap();
-        Copy {
-            services,
-            task,
-            topic: topic.to_owned(),
-            partitions,
-        }
-    }
-
-    fn partition(&self, partition: i32) -> PartitionRef {
-        PartitionRef {
-            topic: self.topic.clone(),
-            partition,
-        }
-    }
-
-    async fn checkpoint(&self, partition: i32) -> Option<i64> {
-        let checkpoints = self
-            .services
-            .store
-            .checkpoints(&self.task.id)
-            .await
-            .unwrap();
-        checkpoints
-            .get(&self.partition(partition))
-            .map(|c| c.next_offset)
-    }
-
-    /// Runs the workers in invocations of `invocation` until every partition p has its
-    /// checkpoint at `wanted[p]` or beyond. A partition whose log ends in a transaction
-    /// marker or in aborted records has nothing left to copy from its last committed
-    /// record + 1 on, so the caller passes that offset and not the log end.
-    async fn replicate_until(&self, wanted: &BTreeMap<i32, i64>, invocation: Duration) {
-        let deadline = Instant::now() + Duration::from_secs(240);
-        loop {
-            let mut done = true;
-            for (p, want) in wanted {
-                done &= self.checkpoint(*p).await.is_some_and(|at| at >= *want);
-            }
-            if done {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "replication did not reach {wanted:?}"
-            );
-            self.invoke_workers(invocation).await;
-        }
-    }
-
-    /// One invocation of every slot's worker, each stopping after `invocation`, as the
-    /// Lambda replicator does. Each invocation is a new owner, so it starts runs of its
-    /// own.
-    async fn invoke_workers(&self, invocation: Duration) {
-        let mut workers = JoinSet::new();
-        for slot in 0..kafka_sync::assignment::slot_count(self.partitions as usize) {
-            let (services, task_id) = (self.services.clone(), self.task.id.clone());
-            workers.spawn(async move {
-                let worker = Worker {
-                    services: &services,
-                    tenant: TENANT.to_owned(),
-                    task_id,
-                    slot,
-                    owner: format!("offsets-exact-{slot}"),
-                    settings: WorkerSettings::default(),
-                };
-                worker
-                    .run(&Default::default(), Some(Instant::now() + invocation))
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            });
-        }
-        while let Some(outcome) = workers.join_next().await {
-            outcome.unwrap().unwrap();
-        }
-    }
-
-    /// One scheduled offset-sync run over the test's topic.
-    async fn sync(&self) -> OffsetProgress {
-        let topics = BTreeSet::from([self.topic.clone()]);
-        offset_sync::sync_groups(&self.services, TENANT, &self.task, &topics)
-            .await
-            .unwrap()
-    }
-
-    async fn runs(&self, partition: i32) -> Vec<OffsetRun> {
-        self.services
-            .store
-            .mappings(&self.task.id, &self.partition(partition))
-            .await
-            .unwrap()
-    }
-}
 
 // ------------------------------------------------------------------- reading ----
 
@@ -358,7 +243,7 @@ async fn target_offsets(group: &str) -> BTreeMap<i32, i64> {
 /// exactly the source records at or after its commit. It collects every failure before
 /// asserting, so that a failure shows every position that is wrong and not only the
 /// first.
-async fn check_every_position(copy: &Copy, source: &Log, ends: &BTreeMap<i32, i64>) {
+async fn check_every_position(copy: &CopyTask, source: &Log, ends: &BTreeMap<i32, i64>) {
     let last = *ends.values().max().unwrap();
     let prefix = unique_name("exact-g");
     let mut groups = Vec::new();
@@ -448,7 +333,7 @@ async fn check_every_position(copy: &Copy, source: &Log, ends: &BTreeMap<i32, i6
 /// Asserts the target holds exactly the source's committed records, in order, with no
 /// extra copies. Without this, a wrong read-back could come from a duplicate made when
 /// a worker stopped, and not from the translation.
-async fn assert_copied_once(copy: &Copy, source: &Log) {
+async fn assert_copied_once(copy: &CopyTask, source: &Log) {
     let topic = copy.topic.clone();
     let starts: BTreeMap<i32, i64> = source.keys().map(|p| (*p, 0)).collect();
     let target = tokio::task::spawn_blocking(move || {
@@ -496,7 +381,6 @@ enum Step {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "known bug (issue 14, open): a commit before the first copied record of a partition that starts with a gap (an aborted transaction at its head) is never translated"]
 async fn transactional_source_commits_and_aborts_translate_exactly() {
     let topic = unique_name("exact-txn");
     create_topic(&harness::source(), &topic, 2).await;
@@ -598,7 +482,7 @@ async fn transactional_source_commits_and_aborts_translate_exactly() {
         "partition 0 starts with a gap"
     );
 
-    let copy = Copy::new(&topic, 2).await;
+    let copy = CopyTask::new(&topic, 2).await;
     copy.replicate_until(&copied_when(&source), Duration::from_secs(3))
         .await;
     assert_copied_once(&copy, &source).await;
@@ -626,7 +510,6 @@ async fn transactional_source_commits_and_aborts_translate_exactly() {
 // ---------------------------------------------------------- compacted topic ----
 
 #[tokio::test]
-#[ignore = "known bug (issue 14, open): a commit before the first copied record of a partition whose head compaction removed is never translated"]
 async fn compacted_topic_with_offset_gaps_translates_exactly() {
     let topic = unique_name("exact-compact");
     // Each segment rolls 100 ms after its first record, and the cleaner takes any
@@ -731,7 +614,7 @@ async fn compacted_topic_with_offset_gaps_translates_exactly() {
     );
     assert!(missing.contains(&0), "the log starts with a gap");
 
-    let copy = Copy::new(&topic, 1).await;
+    let copy = CopyTask::new(&topic, 1).await;
     copy.replicate_until(&copied_when(&source), Duration::from_secs(3))
         .await;
     // The snapshot is still what the copy read: no later compaction pass ran between
@@ -755,7 +638,7 @@ const MANY: i64 = 1_000_000;
 async fn store_items_per_partition_stay_bounded_over_a_million_records() {
     let topic = unique_name("exact-bounded");
     create_topic(&harness::source(), &topic, 1).await;
-    let copy = Copy::new(&topic, 1).await;
+    let copy = CopyTask::new(&topic, 1).await;
     let started = Instant::now();
     // The producer runs while the copy runs, as steady traffic does.
     let producing = tokio::spawn({
@@ -849,11 +732,10 @@ async fn store_items_per_partition_stay_bounded_over_a_million_records() {
 }
 
 #[tokio::test]
-#[ignore = "known bug (issue 14, open): offset sync prunes only partitions some group has committed on"]
 async fn runs_of_a_partition_no_group_reads_are_pruned_below_the_log_start() {
     let topic = unique_name("exact-nogroup");
     create_topic(&harness::source(), &topic, 1).await;
-    let copy = Copy::new(&topic, 1).await;
+    let copy = CopyTask::new(&topic, 1).await;
     // Four rounds of 250 records, each copied by worker invocations of its own. Each
     // invocation is a new owner, so there are at least four runs.
     for round in 0..4 {

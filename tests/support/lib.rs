@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod brokers;
 pub mod copies;
+pub mod copy_task;
 pub mod groups;
 pub mod http;
 pub mod local;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_sync::connection::ConnectionRecord;
+use kafka_sync::kafka::ClusterAccess;
 use kafka_sync::lifecycle::TaskRecord;
 use kafka_sync::secrets::LocalSecrets;
 use kafka_sync::services::Services;
@@ -18,12 +19,22 @@ pub const TENANT: &str = "t";
 /// An instance task (tenant [`TENANT`]) with `fields` added to its spec, e.g.
 /// `{"sync": "metadata", "topics": {"regex": "^x"}}`.
 pub async fn instance_task(fields: Value) -> (Services, TaskRecord) {
+    instance_task_between(crate::source(), crate::target(), fields).await
+}
+
+/// An instance task as [`instance_task`], copying from `from` to `to` (a reverse task
+/// when `from` is the target cluster).
+pub async fn instance_task_between(
+    from: ClusterAccess,
+    to: ClusterAccess,
+    fields: Value,
+) -> (Services, TaskRecord) {
     let services = Services {
         store: fresh_store(StoreKind::Embedded).await,
         secrets: Arc::new(LocalSecrets::from_key(&[3; 32])),
     };
     let mut ids = Vec::new();
-    for access in [crate::source(), crate::target()] {
+    for access in [from, to] {
         let described = access.describe(Duration::from_secs(30)).await.unwrap();
         let record = ConnectionRecord {
             id: uuid::Uuid::new_v4().simple().to_string(),
