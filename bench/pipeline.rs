@@ -27,14 +27,9 @@ fn main() {
         bytes as f64 / messages.len() as f64
     );
 
-    let design = processing(json!({
-        "parse": {"mode": "json"},
-        "fields": [{"name": "id", "op": "jsonpath", "path": "$.order.id"},
-                   {"name": "who", "op": "mapping", "from": "user"},
-                   {"name": "at", "op": "system_time"},
-                   {"name": "region", "op": "custom", "value": "eu"}],
-        "output": {"format": "key_value", "kv_separator": "=", "separator": "&"}
-    }));
+    let design = processing(
+        serde_json::from_str(include_str!("../shared/src/processing/design_example.json")).unwrap(),
+    );
     let whole = processing(json!({"parse": {"mode": "json"}}));
 
     let sample = design.run(Some(b"k"), Some(&messages[0]), NOW_MS).unwrap();

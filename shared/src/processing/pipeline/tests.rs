@@ -138,14 +138,7 @@ fn every_parse_mode_in_every_output_format() {
 /// The processing example of DESIGN §5: all four ops, `key_value` output.
 #[test]
 fn the_design_example() {
-    let config = json!({
-        "parse": {"mode": "json"},
-        "fields": [{"name": "id", "op": "jsonpath", "path": "$.order.id"},
-                   {"name": "who", "op": "mapping", "from": "user"},
-                   {"name": "at", "op": "system_time"},
-                   {"name": "region", "op": "custom", "value": "eu"}],
-        "output": {"format": "key_value", "kv_separator": "=", "separator": "&"}
-    });
+    let config = crate::processing::tests::design_example();
     let message = r#"{"user": "ann", "order": {"id": 7, "total": 9.5}}"#;
     assert_eq!(
         one(&config, message),
