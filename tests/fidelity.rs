@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use harness::copies::create_task_with;
 use harness::local::{Local, binary};
 use harness::records::{
     Record, base_timestamp, create_topic, create_topic_with, produce, produce_records, read_all,
@@ -31,26 +32,7 @@ async fn start_task(regex: &str, fields: Value, args: &[&str]) -> (Local, String
     let home = harness::scratch_dir().join(unique_name("fidelity"));
     let log = home.with_extension("log");
     let local = Local::start_with(&binary(), &home, &log, args).await;
-    let mut ids = Vec::new();
-    for (name, access) in [("src", harness::source()), ("tgt", harness::target())] {
-        let connection = local
-            .expect(
-                201,
-                "POST",
-                "/v1/connections",
-                Some(json!({"name": name, "bootstrap": access.bootstrap})),
-            )
-            .await;
-        ids.push(connection["id"].clone());
-    }
-    let mut spec = json!({"name": "copy", "kind": "instance", "source": ids[0],
-        "target": ids[1], "sync": "metadata+messages", "start_offset": "earliest",
-        "topics": {"regex": regex}});
-    for (k, v) in fields.as_object().expect("fields is an object") {
-        spec[k] = v.clone();
-    }
-    let task = local.expect(201, "POST", "/v1/tasks", Some(spec)).await;
-    let id = task["id"].as_str().unwrap().to_owned();
+    let id = create_task_with(&local, regex, fields).await;
     (local, id)
 }
 

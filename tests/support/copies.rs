@@ -14,34 +14,31 @@ use crate::records::Record;
 /// messages of the source topics `topics_regex` matches (a regex range, so the topics of
 /// other tests are left alone); returns the task's id.
 pub async fn create_instance_task(local: &Local, topics_regex: &str, start_offset: &str) -> String {
-    let source = local
-        .expect(
-            201,
-            "POST",
-            "/v1/connections",
-            Some(json!({"name": "src", "bootstrap": crate::source().bootstrap})),
-        )
-        .await;
-    let target = local
-        .expect(
-            201,
-            "POST",
-            "/v1/connections",
-            Some(json!({"name": "tgt", "bootstrap": crate::target().bootstrap})),
-        )
-        .await;
-    let task = local
-        .expect(
-            201,
-            "POST",
-            "/v1/tasks",
-            Some(
-                json!({"name": "copy", "kind": "instance", "source": source["id"],
-                "target": target["id"], "sync": "metadata+messages",
-                "start_offset": start_offset, "topics": {"regex": topics_regex}}),
-            ),
-        )
-        .await;
+    create_task_with(local, topics_regex, json!({"start_offset": start_offset})).await
+}
+
+/// As [`create_instance_task`] from the earliest offsets, with `fields` added to (or
+/// replacing fields of) the task, e.g. `{"same_partition": false}`.
+pub async fn create_task_with(local: &Local, topics_regex: &str, fields: Value) -> String {
+    let mut ids = Vec::new();
+    for (name, access) in [("src", crate::source()), ("tgt", crate::target())] {
+        let connection = local
+            .expect(
+                201,
+                "POST",
+                "/v1/connections",
+                Some(json!({"name": name, "bootstrap": access.bootstrap})),
+            )
+            .await;
+        ids.push(connection["id"].clone());
+    }
+    let mut spec = json!({"name": "copy", "kind": "instance", "source": ids[0],
+        "target": ids[1], "sync": "metadata+messages", "start_offset": "earliest",
+        "topics": {"regex": topics_regex}});
+    for (k, v) in fields.as_object().expect("fields is an object") {
+        spec[k] = v.clone();
+    }
+    let task = local.expect(201, "POST", "/v1/tasks", Some(spec)).await;
     task["id"].as_str().unwrap().to_owned()
 }
 
