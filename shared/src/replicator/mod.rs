@@ -14,6 +14,7 @@ mod batch;
 mod clients;
 mod handling;
 mod observe;
+mod markers;
 mod ownership;
 mod read;
 mod resend;

@@ -138,15 +138,7 @@ impl Worker<'_> {
                 copying.open_runs.insert(p, run);
             }
         }
-        for p in &committed.lost {
-            // Another worker took it: it is that worker's now.
-            copying.owned.remove(p);
-            copying.open_runs.remove(p);
-            if let Some(route) = copying.find(&p.topic, p.partition) {
-                copying.states[route] = ReadState::Skip;
-            }
-            reassign = true;
-        }
+        reassign |= copying.drop_lost(&committed.lost);
         for (p, stall) in stalls {
             self.report_stall(&p, &stall).await;
         }

@@ -177,6 +177,19 @@ impl Copying {
         out
     }
 
+    /// Drops the partitions another worker took: they are that worker's now. True when
+    /// there were any (what the consumer reads must change).
+    pub(super) fn drop_lost(&mut self, lost: &[PartitionRef]) -> bool {
+        for p in lost {
+            self.owned.remove(p);
+            self.open_runs.remove(p);
+            if let Some(route) = self.find(&p.topic, p.partition) {
+                self.states[route] = ReadState::Skip;
+            }
+        }
+        !lost.is_empty()
+    }
+
     fn stalled(&self) -> bool {
         self.owned.values().any(|o| o.checkpoint.stalled.is_some())
     }
@@ -393,6 +406,11 @@ impl Worker<'_> {
                 reassign |= self
                     .settle_all(lease, &producer, &handling, &mut copying, &mut pending)
                     .await?;
+            }
+            // Only while what the consumer reads is unchanged: a partition coming out of a
+            // stall skipped records while probed, and is read again from its checkpoint.
+            if idle && !reassign {
+                reassign |= self.step_over_markers(lease, &consumer, &mut copying).await?;
             }
             // The target acknowledges earlier batches while later ones are read and sent.
             while pending.len() > MAX_PENDING_BATCHES {
