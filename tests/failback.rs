@@ -44,7 +44,10 @@ async fn settle(forward: &CopyTask, reverse: &CopyTask) {
     let (a, b) = (harness::source(), harness::target());
     let mut quiet = 0;
     while quiet < 2 {
-        let (ends_a, ends_b) = (ends(&a, &forward.topic).await, ends(&b, &reverse.topic).await);
+        let (ends_a, ends_b) = (
+            ends(&a, &forward.topic).await,
+            ends(&b, &reverse.topic).await,
+        );
         let (before_a, before_b) = (ends_a.clone(), ends_b.clone());
         tokio::join!(
             forward.replicate_until(&ends_a, Duration::from_secs(2)),
@@ -79,7 +82,10 @@ fn assert_once(side: &str, log: &BTreeMap<i32, Vec<Record>>, keys: &[String]) {
         *seen.entry(key_of(record)).or_default() += 1;
     }
     let doubled: Vec<(&String, &usize)> = seen.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(doubled.is_empty(), "{side}: copied twice (an echo?): {doubled:?}");
+    assert!(
+        doubled.is_empty(),
+        "{side}: copied twice (an echo?): {doubled:?}"
+    );
     for key in keys {
         assert!(seen.contains_key(key), "{side}: {key} is missing");
     }
@@ -99,7 +105,10 @@ async fn check_translation(
     nth: usize,
 ) {
     let group = unique_name(&format!("failback-{origin}"));
-    let (log_from, log_to) = (read_all(from, &task.topic).await, read_all(to, &task.topic).await);
+    let (log_from, log_to) = (
+        read_all(from, &task.topic).await,
+        read_all(to, &task.topic).await,
+    );
     let mut commits = Vec::new();
     for (p, records) in &log_from {
         commits.push(GroupOffset {
@@ -114,7 +123,11 @@ async fn check_translation(
         .await
         .unwrap();
     let progress = task.sync().await;
-    assert_eq!(progress.statuses.get(&group), Some(&GroupStatus::Synced), "{progress:?}");
+    assert_eq!(
+        progress.statuses.get(&group),
+        Some(&GroupStatus::Synced),
+        "{progress:?}"
+    );
     let translated: HashMap<i32, i64> = GroupAdmin::new(to)
         .unwrap()
         .group_offsets(&group, TIMEOUT)
@@ -125,8 +138,16 @@ async fn check_translation(
         .collect();
     for (p, records) in &log_from {
         let is_origin = |r: &&Record| key_of(r).starts_with(origin);
-        let consumed: Vec<String> = records[..nth].iter().filter(is_origin).map(key_of).collect();
-        let unread: Vec<String> = records[nth..].iter().filter(is_origin).map(key_of).collect();
+        let consumed: Vec<String> = records[..nth]
+            .iter()
+            .filter(is_origin)
+            .map(key_of)
+            .collect();
+        let unread: Vec<String> = records[nth..]
+            .iter()
+            .filter(is_origin)
+            .map(key_of)
+            .collect();
         let at = translated[p];
         let on_to = &log_to[p];
         let read: Vec<String> = on_to
@@ -147,8 +168,14 @@ async fn check_translation(
             unread.len(),
             consumed.len()
         );
-        assert_eq!(read, unread, "partition {p}: exactly the unread ones, in order");
-        assert_eq!(before, consumed, "partition {p}: the consumed ones stay behind");
+        assert_eq!(
+            read, unread,
+            "partition {p}: exactly the unread ones, in order"
+        );
+        assert_eq!(
+            before, consumed,
+            "partition {p}: the consumed ones stay behind"
+        );
     }
 }
 
@@ -166,7 +193,10 @@ async fn forward_and_reverse_tasks_copy_each_record_once_and_translate_both_ways
     for round in 0..3 {
         let (on_a, on_b) = (native("a", round, 40), native("b", round, 25));
         keys.extend(on_a.iter().chain(&on_b).map(key_of));
-        tokio::join!(produce_records(&a, &topic, &on_a), produce_records(&b, &topic, &on_b));
+        tokio::join!(
+            produce_records(&a, &topic, &on_a),
+            produce_records(&b, &topic, &on_b)
+        );
         settle(&forward, &reverse).await;
     }
 

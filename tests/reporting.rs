@@ -382,7 +382,10 @@ async fn a_topic_task_dead_letters_a_record_the_target_refuses() {
             p["next_offset"] == 20 && p["lag"] == 0
         })
         .await;
-    println!("copied past the refused record after {:?}", started.elapsed());
+    println!(
+        "copied past the refused record after {:?}",
+        started.elapsed()
+    );
     let copied = read_all(&target, &out).await;
     let keys: Vec<String> = copied.values().flatten().map(key_of).collect();
     let expected: Vec<String> = (0..20)

@@ -97,7 +97,15 @@ pub(super) async fn pass(
     commit_all(&sides.target, &mut reports, &members, scope.dry_run).await;
     if !scope.dry_run && scope.groups.is_none() {
         let partitions = synced_partitions(&sides, topics).await?;
-        prune(services, task, &sides.source_access, &source_groups, runs, partitions).await?;
+        prune(
+            services,
+            task,
+            &sides.source_access,
+            &source_groups,
+            runs,
+            partitions,
+        )
+        .await?;
     }
     for report in &reports {
         if report.status == GroupStatus::ActiveOnTarget {
@@ -491,13 +499,13 @@ async fn prune(
     partitions: Vec<PartitionRef>,
 ) -> Result<(), OffsetSyncError> {
     for p in partitions {
-        if !runs.contains_key(&p) {
+        if let std::collections::hash_map::Entry::Vacant(entry) = runs.entry(p) {
             let read = services
                 .store
-                .mappings(&task.id, &p)
+                .mappings(&task.id, entry.key())
                 .await
                 .map_err(|e| OffsetSyncError(format!("offset map: {e}")))?;
-            runs.insert(p, read);
+            entry.insert(read);
         }
     }
     // The newest run is always kept: only a partition with more has any to prune.

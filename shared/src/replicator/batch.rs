@@ -60,7 +60,9 @@ impl Refusal {
             && self.record.is_some()
             && matches!(
                 error_code(&self.error),
-                Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge)
+                Some(
+                    RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge
+                )
             )
     }
 }
