@@ -11,7 +11,7 @@ use harness::copy_task::CopyTask;
 use harness::records::{Record, create_topic, produce_records, read_all};
 use harness::unique_name;
 use kafka_sync::kafka::ClusterAccess;
-use kafka_sync::kafka_admin::{GroupAdmin, GroupOffset};
+use kafka_sync::kafka_admin::{GroupOffset, KafkaAdmin};
 use kafka_sync::offset_sync::GroupStatus;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -117,7 +117,7 @@ async fn check_translation(
             offset: records[nth].offset,
         });
     }
-    GroupAdmin::new(from)
+    KafkaAdmin::new(from)
         .unwrap()
         .commit_group_offsets(&group, &commits, TIMEOUT)
         .await
@@ -128,7 +128,7 @@ async fn check_translation(
         Some(&GroupStatus::Synced),
         "{progress:?}"
     );
-    let translated: HashMap<i32, i64> = GroupAdmin::new(to)
+    let translated: HashMap<i32, i64> = KafkaAdmin::new(to)
         .unwrap()
         .group_offsets(&group, TIMEOUT)
         .await

@@ -14,7 +14,7 @@ use harness::task::{TENANT, instance_task};
 use harness::unique_name;
 use kafka_sync::assignment::slot_count;
 use kafka_sync::kafka::ClusterAccess;
-use kafka_sync::kafka_admin::{GroupAdmin, GroupOffset};
+use kafka_sync::kafka_admin::{GroupOffset, KafkaAdmin};
 use kafka_sync::lifecycle::TaskRecord;
 use kafka_sync::metadata_sync;
 use kafka_sync::offset_sync::{self, EVENT_KIND, OffsetProgress};
@@ -304,7 +304,7 @@ fn check_resume(
 }
 
 async fn target_offsets(group: &str) -> BTreeMap<i32, i64> {
-    GroupAdmin::new(&harness::target())
+    KafkaAdmin::new(&harness::target())
         .unwrap()
         .group_offsets(group, TIMEOUT)
         .await
@@ -315,7 +315,7 @@ async fn target_offsets(group: &str) -> BTreeMap<i32, i64> {
 }
 
 async fn members_on_target(group: &str) -> usize {
-    GroupAdmin::new(&harness::target())
+    KafkaAdmin::new(&harness::target())
         .unwrap()
         .describe_groups(&[group.to_owned()], TIMEOUT)
         .await
@@ -439,7 +439,7 @@ async fn a_group_already_ahead_on_the_target_is_not_moved_back() {
         partition: 0,
         offset: 1_800,
     };
-    GroupAdmin::new(&harness::target())
+    KafkaAdmin::new(&harness::target())
         .unwrap()
         .commit_group_offsets(&group, &[ahead], TIMEOUT)
         .await

@@ -26,7 +26,7 @@ use harness::records::{Record, create_topic, create_topic_with, produce, produce
 use harness::task::TENANT;
 use harness::{local_dynamodb, unique_name};
 use kafka_sync::kafka::ClusterAccess;
-use kafka_sync::kafka_admin::{GroupAdmin, GroupOffset};
+use kafka_sync::kafka_admin::{GroupOffset, KafkaAdmin};
 use kafka_sync::offset_sync::{self, GroupStatus};
 use kafka_sync::secrets::LocalSecrets;
 use kafka_sync::services::Services;
@@ -219,7 +219,7 @@ fn inexact(
 // -------------------------------------------------------------------- groups ----
 
 async fn commit_on(access: &ClusterAccess, group: &str, offsets: &[GroupOffset]) {
-    GroupAdmin::new(access)
+    KafkaAdmin::new(access)
         .unwrap()
         .commit_group_offsets(group, offsets, TIMEOUT)
         .await
@@ -227,7 +227,7 @@ async fn commit_on(access: &ClusterAccess, group: &str, offsets: &[GroupOffset])
 }
 
 async fn target_offsets(group: &str) -> BTreeMap<i32, i64> {
-    GroupAdmin::new(&harness::target())
+    KafkaAdmin::new(&harness::target())
         .unwrap()
         .group_offsets(group, TIMEOUT)
         .await
@@ -247,7 +247,7 @@ async fn check_every_position(copy: &CopyTask, source: &Log, ends: &BTreeMap<i32
     let last = *ends.values().max().unwrap();
     let prefix = unique_name("exact-g");
     let mut groups = Vec::new();
-    let admin = Arc::new(GroupAdmin::new(&harness::source()).unwrap());
+    let admin = Arc::new(KafkaAdmin::new(&harness::source()).unwrap());
     let mut commits = JoinSet::new();
     for c in 0..=last {
         let group = format!("{prefix}-{c:04}");
@@ -817,7 +817,7 @@ async fn commit_source(group: &str, topic: &str, offsets: &[i64]) {
 }
 
 async fn wait_members(group: &str) {
-    let admin = GroupAdmin::new(&harness::target()).unwrap();
+    let admin = KafkaAdmin::new(&harness::target()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while admin
         .describe_groups(&[group.to_owned()], TIMEOUT)

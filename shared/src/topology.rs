@@ -3,14 +3,10 @@
 //! offset sync.
 
 use crate::assignment::Route;
-use crate::kafka::{AccessError, ClusterAccess};
+use crate::kafka::{AccessError, ClusterAccess, TIMEOUT};
 use crate::store::{Checkpoint, PartitionRef};
 use crate::task::{StartOffset, TaskSpec, TopicStartOffset};
 use crate::topic_metadata::select;
-
-/// Re-exported under its former path for `offset_sync` and `replicator/send.rs`, which
-/// other changes in progress still name it by; new code uses [`crate::kafka::TIMEOUT`].
-pub use crate::kafka::TIMEOUT;
 
 /// Every partition the task copies, with its target topic: for an instance task, the
 /// selected source topics (names over 128 characters truncated, collisions skipped);

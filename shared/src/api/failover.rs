@@ -70,7 +70,11 @@ pub async fn failover(
     };
     let reports = offset_sync::failover(&app, &tenant, &task, &scope)
         .await
-        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+        .map_err(|e| match e {
+            // The store's own failure is the API's (a 500 without the backend's text).
+            offset_sync::OffsetSyncError::Store { source, .. } => ApiError::from(source),
+            other => ApiError::unprocessable(other.to_string()),
+        })?;
     let behind = not_yet_copied(&app, &tenant, &task, &reports).await?;
     let groups: Vec<Value> = reports
         .iter()

@@ -96,10 +96,6 @@ pub struct KafkaAdmin {
     client: Arc<NativeClient>,
 }
 
-/// The former name, kept while `offset_sync` and its tests (changed elsewhere right now)
-/// still use it; new code names [`KafkaAdmin`].
-pub type GroupAdmin = KafkaAdmin;
-
 impl std::fmt::Debug for KafkaAdmin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaAdmin").finish_non_exhaustive()

@@ -10,10 +10,11 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    DESCRIBE_BATCH, OffsetProgress, OffsetSyncError, TIMEOUT, admin_error, bounded, event,
+    DESCRIBE_BATCH, OffsetProgress, OffsetSyncError, TIMEOUT, access_error, admin_error, bounded,
+    event, store_error,
 };
 use crate::kafka::ClusterAccess;
-use crate::kafka_admin::{AdminError, GroupAdmin, GroupOffset};
+use crate::kafka_admin::{AdminError, GroupOffset, KafkaAdmin};
 use crate::lifecycle::TaskRecord;
 use crate::offset_translation::{prunable, translate};
 use crate::services::Services;
@@ -75,8 +76,8 @@ pub struct GroupReport {
 struct Sides {
     source_access: ClusterAccess,
     target_access: ClusterAccess,
-    source: Arc<GroupAdmin>,
-    target: Arc<GroupAdmin>,
+    source: Arc<KafkaAdmin>,
+    target: Arc<KafkaAdmin>,
     /// Source topic → target topic, for the synced topics.
     target_of: Arc<BTreeMap<String, String>>,
 }
@@ -153,26 +154,19 @@ async fn sides(
     topics: &BTreeSet<String>,
 ) -> Result<Sides, OffsetSyncError> {
     let TaskSpec::Instance(spec) = &task.spec else {
-        return Err(OffsetSyncError(
-            "consumer-group offsets are synchronized by instance tasks only".into(),
+        return Err(OffsetSyncError::Unsupported(
+            "consumer-group offsets are synchronized by instance tasks only",
         ));
     };
     if !spec.same_partition {
-        return Err(OffsetSyncError(
-            "consumer-group offsets need same_partition: true (source partition p is target partition p)".into(),
+        return Err(OffsetSyncError::Unsupported(
+            "consumer-group offsets need same_partition: true (source partition p is target partition p)",
         ));
     }
-    let lookup = |e: crate::services::AccessLookupError| OffsetSyncError(e.to_string());
-    let source_access = services
-        .access(tenant, &spec.source)
-        .await
-        .map_err(lookup)?;
-    let target_access = services
-        .access(tenant, &spec.target)
-        .await
-        .map_err(lookup)?;
-    let source = Arc::new(GroupAdmin::new(&source_access).map_err(admin_error("source"))?);
-    let target = Arc::new(GroupAdmin::new(&target_access).map_err(admin_error("target"))?);
+    let source_access = services.access(tenant, &spec.source).await?;
+    let target_access = services.access(tenant, &spec.target).await?;
+    let source = Arc::new(KafkaAdmin::new(&source_access).map_err(admin_error("source"))?);
+    let target = Arc::new(KafkaAdmin::new(&target_access).map_err(admin_error("target"))?);
     let (pairs, _) = select(topics.iter().map(String::as_str), &spec.topics);
     let target_of = pairs
         .into_iter()
@@ -242,9 +236,9 @@ async fn translate_all(
 ) -> Result<(Vec<GroupReport>, HashMap<PartitionRef, Vec<OffsetRun>>), OffsetSyncError> {
     let target_partitions = sides
         .target_access
-        .topic_partitions(crate::topology::TIMEOUT)
+        .topic_partitions(TIMEOUT)
         .await
-        .map_err(|e| OffsetSyncError(format!("target topics: {e}")))?;
+        .map_err(access_error("target topics"))?;
     let mut runs: HashMap<PartitionRef, Vec<OffsetRun>> = HashMap::new();
     let mut reports = Vec::new();
     for (group, offsets) in commits {
@@ -260,7 +254,7 @@ async fn translate_all(
                     .store
                     .mappings(&task.id, &partition)
                     .await
-                    .map_err(|e| OffsetSyncError(format!("offset map: {e}")))?;
+                    .map_err(store_error("reading the offset map"))?;
                 runs.insert(partition.clone(), read);
             }
             // Kafka refuses commits for partitions it does not have; metadata sync
@@ -309,7 +303,7 @@ async fn drop_beyond_end(
     let ends = target
         .watermarks(wanted.into_iter().collect(), TIMEOUT)
         .await
-        .map_err(|e| OffsetSyncError(format!("end offsets on the target: {e}")))?;
+        .map_err(access_error("end offsets on the target"))?;
     let mut beyond = BTreeSet::new();
     for p in reports.iter_mut().flat_map(|r| r.partitions.iter_mut()) {
         let Some(offset) = p.target_offset else {
@@ -333,7 +327,7 @@ async fn drop_beyond_end(
 
 /// 4. Live members on the target, per group with something to commit.
 async fn live_members(
-    target: &GroupAdmin,
+    target: &KafkaAdmin,
     reports: &[GroupReport],
 ) -> Result<HashMap<String, usize>, OffsetSyncError> {
     let to_describe: Vec<String> = reports
@@ -355,7 +349,7 @@ async fn live_members(
 /// 5. Commits what moves forward, group by group (nothing in a dry run), and says what
 ///    happened to each.
 async fn commit_all(
-    target: &Arc<GroupAdmin>,
+    target: &Arc<KafkaAdmin>,
     reports: &mut Vec<GroupReport>,
     members: &HashMap<String, usize>,
     dry_run: bool,
@@ -410,7 +404,7 @@ enum CommitError {
 
 /// Commits the translations that are ahead of the group's current target offsets.
 async fn commit_forward(
-    target: &GroupAdmin,
+    target: &KafkaAdmin,
     group: &str,
     partitions: &mut [PartitionReport],
 ) -> Result<(), CommitError> {
@@ -472,7 +466,7 @@ async fn synced_partitions(
         .source_access
         .topic_partitions(TIMEOUT)
         .await
-        .map_err(|e| OffsetSyncError(format!("source topics: {e}")))?;
+        .map_err(access_error("source topics"))?;
     Ok(topics
         .iter()
         .filter(|t| sides.target_of.contains_key(*t))
@@ -504,7 +498,7 @@ async fn prune(
                 .store
                 .mappings(&task.id, entry.key())
                 .await
-                .map_err(|e| OffsetSyncError(format!("offset map: {e}")))?;
+                .map_err(store_error("reading the offset map"))?;
             entry.insert(read);
         }
     }
@@ -522,7 +516,7 @@ async fn prune(
     let starts = source
         .watermarks(runs.keys().cloned().collect(), TIMEOUT)
         .await
-        .map_err(|e| OffsetSyncError(format!("log starts on the source: {e}")))?;
+        .map_err(access_error("log starts on the source"))?;
     for (p, runs) in runs {
         let log_start = starts.get(&p).map_or(0, |(low, _)| *low);
         let floor = floors.get(&p).copied().unwrap_or(0).max(log_start);
@@ -532,7 +526,7 @@ async fn prune(
                 .store
                 .prune_runs(&task.id, &p, &gone)
                 .await
-                .map_err(|e| OffsetSyncError(format!("pruning the offset map: {e}")))?;
+                .map_err(store_error("pruning the offset map"))?;
         }
     }
     Ok(())

@@ -17,7 +17,6 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -26,17 +25,17 @@ use tokio::task::JoinSet;
 pub use groups::{GroupReport, GroupStatus, PartitionReport, Scope};
 pub use support::{ApiNeed, BrokerTooOld, OFFSET_SYNC_APIS, check_offset_sync_support};
 
+use crate::kafka::{AccessError, TIMEOUT};
 use crate::kafka_admin::AdminError;
 use crate::lifecycle::TaskRecord;
-use crate::services::Services;
-use crate::store::Level;
+use crate::services::{AccessLookupError, Services};
+use crate::store::{Level, StoreError};
 use crate::topology::task_routes;
 
 /// The event kind of everything offset sync records.
 pub const EVENT_KIND: &str = "offsets";
 /// Group admin requests in flight at once, per cluster.
 pub const CONCURRENCY: usize = 16;
-const TIMEOUT: Duration = Duration::from_secs(30);
 /// Groups per DescribeGroups request.
 const DESCRIBE_BATCH: usize = 100;
 
@@ -58,12 +57,42 @@ pub struct OffsetProgress {
     pub statuses: BTreeMap<String, GroupStatus>,
 }
 
+/// Why an offset-sync run (or a failover pass) did not complete. Each variant keeps the
+/// error it wraps, and says what was being done.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct OffsetSyncError(pub String);
+pub enum OffsetSyncError {
+    /// The task cannot sync offsets: its kind, its `sync` scope or its partitioning.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    #[error(transparent)]
+    Lookup(#[from] AccessLookupError),
+    #[error("{what}: {source}")]
+    Access {
+        what: &'static str,
+        source: AccessError,
+    },
+    #[error("{what}: {source}")]
+    Admin {
+        what: &'static str,
+        source: AdminError,
+    },
+    #[error("{what}: {source}")]
+    Store {
+        what: &'static str,
+        source: StoreError,
+    },
+}
 
-fn admin_error(what: &str) -> impl Fn(AdminError) -> OffsetSyncError + '_ {
-    move |e| OffsetSyncError(format!("{what}: {e}"))
+fn admin_error(what: &'static str) -> impl Fn(AdminError) -> OffsetSyncError {
+    move |source| OffsetSyncError::Admin { what, source }
+}
+
+fn access_error(what: &'static str) -> impl Fn(AccessError) -> OffsetSyncError {
+    move |source| OffsetSyncError::Access { what, source }
+}
+
+fn store_error(what: &'static str) -> impl Fn(StoreError) -> OffsetSyncError {
+    move |source| OffsetSyncError::Store { what, source }
 }
 
 /// One offset-sync run of a task that syncs offsets, over every topic it copies.
@@ -88,18 +117,15 @@ async fn synced_topics(
     task: &TaskRecord,
 ) -> Result<BTreeSet<String>, OffsetSyncError> {
     if !task.spec.syncs_offsets() {
-        return Err(OffsetSyncError(
-            "the task does not synchronize consumer-group offsets".into(),
+        return Err(OffsetSyncError::Unsupported(
+            "the task does not synchronize consumer-group offsets",
         ));
     }
     let [source_id, _] = task.spec.connection_ids();
-    let source = services
-        .access(tenant, source_id)
-        .await
-        .map_err(|e| OffsetSyncError(e.to_string()))?;
+    let source = services.access(tenant, source_id).await?;
     let routes = task_routes(&source, &task.spec)
         .await
-        .map_err(|e| OffsetSyncError(format!("source topics: {e}")))?;
+        .map_err(access_error("source topics"))?;
     Ok(routes.into_iter().map(|route| route.source.topic).collect())
 }
 
@@ -119,7 +145,7 @@ pub async fn sync_groups(
             .store
             .put_progress(&task.id, "offsets", &progress)
             .await
-            .map_err(|e| OffsetSyncError(e.to_string()))?;
+            .map_err(store_error("recording progress"))?;
         Ok(progress)
     }
     .await;

@@ -13,8 +13,8 @@
 mod batch;
 mod clients;
 mod handling;
-mod observe;
 mod markers;
+mod observe;
 mod ownership;
 mod read;
 mod resend;

@@ -10,7 +10,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use super::{WorkerError, clients::producer_config, kafka};
 use crate::kafka::ClusterAccess;
-use crate::topology::TIMEOUT;
+use crate::kafka::TIMEOUT;
 
 /// The header every replicated record carries: the cluster it was copied from, as
 /// [`origin_tag`]. A record whose origin is the target itself is not copied back, so two

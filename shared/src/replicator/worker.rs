@@ -410,7 +410,9 @@ impl Worker<'_> {
             // Only while what the consumer reads is unchanged: a partition coming out of a
             // stall skipped records while probed, and is read again from its checkpoint.
             if idle && !reassign {
-                reassign |= self.step_over_markers(lease, &consumer, &mut copying).await?;
+                reassign |= self
+                    .step_over_markers(lease, &consumer, &mut copying)
+                    .await?;
             }
             // The target acknowledges earlier batches while later ones are read and sent.
             while pending.len() > MAX_PENDING_BATCHES {
