@@ -8,131 +8,36 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use harness::copy_task::CopyTask;
 use harness::groups::LiveMember;
 use harness::records::{Record, create_topic, produce, read_all};
-use harness::task::{TENANT, instance_task};
 use harness::unique_name;
-use kafka_sync::assignment::slot_count;
 use kafka_sync::kafka::ClusterAccess;
 use kafka_sync::kafka_admin::{GroupOffset, KafkaAdmin};
-use kafka_sync::lifecycle::TaskRecord;
-use kafka_sync::metadata_sync;
-use kafka_sync::offset_sync::{self, EVENT_KIND, OffsetProgress};
-use kafka_sync::replicator::{Worker, WorkerSettings};
-use kafka_sync::services::Services;
-use kafka_sync::store::{Level, PartitionRef};
+use kafka_sync::offset_sync::{EVENT_KIND, OffsetProgress};
+use kafka_sync::store::Level;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use serde_json::json;
-use tokio::task::JoinSet;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A source topic with records, copied to the target by the task's workers.
-struct Setup {
-    services: Services,
-    task: TaskRecord,
-    topic: String,
-    partitions: i32,
+/// Creates `topic` on the source with `records` records over `partitions`, and a task
+/// copying exactly it (metadata sync creates the topic on the target).
+async fn setup(prefix: &str, partitions: i32, records: u64) -> CopyTask {
+    let topic = unique_name(prefix);
+    create_topic(&harness::source(), &topic, partitions).await;
+    produce(&harness::source(), &topic, partitions, 0, records, 20).await;
+    CopyTask::new(&topic, partitions).await
 }
 
-impl Setup {
-    /// Creates `topic` on the source with `records` records over `partitions`, a task
-    /// copying exactly it, and the topic on the target (metadata sync).
-    async fn new(prefix: &str, partitions: i32, records: u64) -> Setup {
-        let topic = unique_name(prefix);
-        create_topic(&harness::source(), &topic, partitions).await;
-        produce(&harness::source(), &topic, partitions, 0, records, 20).await;
-        let (services, task) = instance_task(json!({"sync": "metadata+messages",
-            "topics": {"regex": format!("^{topic}$")}}))
-        .await;
-        metadata_sync::run(&services, TENANT, &task).await.unwrap();
-        Setup {
-            services,
-            task,
-            topic,
-            partitions,
-        }
-    }
-
-    /// Runs the task's replicator workers (default settings) until every partition is
-    /// checkpointed at its source end.
-    async fn replicate(&self) {
-        let mut ends = Vec::new();
-        for p in 0..self.partitions {
-            ends.push(
-                harness::source()
-                    .end_offset(&self.topic, p, TIMEOUT)
-                    .await
-                    .unwrap(),
-            );
-        }
-        let deadline = Instant::now() + Duration::from_secs(180);
-        loop {
-            let checkpoints = self
-                .services
-                .store
-                .checkpoints(&self.task.id)
-                .await
-                .unwrap();
-            let copied = (0..self.partitions).all(|p| {
-                checkpoints
-                    .get(&self.partition(p))
-                    .is_some_and(|c| c.next_offset >= ends[p as usize])
-            });
-            if copied {
-                return;
-            }
-            assert!(Instant::now() < deadline, "replication did not catch up");
-            let mut workers = JoinSet::new();
-            for slot in 0..slot_count(self.partitions as usize) {
-                let (services, task_id) = (self.services.clone(), self.task.id.clone());
-                workers.spawn(async move {
-                    let worker = Worker {
-                        services: &services,
-                        tenant: TENANT.to_owned(),
-                        task_id,
-                        slot,
-                        owner: format!("offset-sync-test-{slot}"),
-                        settings: WorkerSettings::default(),
-                    };
-                    let run_until = Instant::now() + Duration::from_secs(3);
-                    worker
-                        .run(&Default::default(), Some(run_until))
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
-                });
-            }
-            while let Some(outcome) = workers.join_next().await {
-                outcome.unwrap().unwrap();
-            }
-        }
-    }
-
-    fn partition(&self, partition: i32) -> PartitionRef {
-        PartitionRef {
-            topic: self.topic.clone(),
-            partition,
-        }
-    }
-
-    async fn sync(&self) -> OffsetProgress {
-        let topics = BTreeSet::from([self.topic.clone()]);
-        offset_sync::sync_groups(&self.services, TENANT, &self.task, &topics)
-            .await
-            .unwrap()
-    }
-
-    async fn stored_progress(&self) -> OffsetProgress {
-        self.services
-            .store
-            .progress(&self.task.id, "offsets")
-            .await
-            .unwrap()
-            .unwrap()
-    }
+async fn stored_progress(copy: &CopyTask) -> OffsetProgress {
+    copy.services
+        .store
+        .progress(&copy.task.id, "offsets")
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 /// Consumes, as a member of `group` (from its committed offsets, else the beginning),
@@ -325,7 +230,7 @@ async fn members_on_target(group: &str) -> usize {
 
 #[tokio::test]
 async fn a_group_resumes_on_the_target_without_skipping_and_follows_the_source() {
-    let setup = Setup::new("osync-resume", 2, 10_000).await;
+    let setup = setup("osync-resume", 2, 10_000).await;
     let group = unique_name("osync-g");
     // Positions inside the copied runs: the consumer resumes exactly there.
     let at_5000 =
@@ -337,13 +242,13 @@ async fn a_group_resumes_on_the_target_without_skipping_and_follows_the_source()
     assert_eq!(progress.partitions_committed, 0);
     assert!(target_offsets(&group).await.is_empty());
 
-    setup.replicate().await;
+    setup.replicate_to_end().await;
     let progress = setup.sync().await;
     assert_eq!(progress.groups, 1, "{progress:?}");
     assert_eq!(progress.partitions_committed, 2, "{progress:?}");
     assert!(progress.skipped_active.is_empty());
     assert!(progress.last_sync_at.is_some());
-    assert_eq!(setup.stored_progress().await, progress);
+    assert_eq!(stored_progress(&setup).await, progress);
     let first = target_offsets(&group).await;
     assert_eq!(first.len(), 2);
 
@@ -390,8 +295,8 @@ async fn wait_for_members(group: &str, live: bool) {
 
 #[tokio::test]
 async fn a_group_with_a_live_member_on_the_target_is_left_alone() {
-    let setup = Setup::new("osync-active", 1, 2_000).await;
-    setup.replicate().await;
+    let setup = setup("osync-active", 1, 2_000).await;
+    setup.replicate_to_end().await;
     let group = unique_name("osync-g");
     consume_and_commit(&harness::source(), &group, &setup.topic, &[1_000]).await;
 
@@ -430,8 +335,8 @@ async fn a_group_with_a_live_member_on_the_target_is_left_alone() {
 
 #[tokio::test]
 async fn a_group_already_ahead_on_the_target_is_not_moved_back() {
-    let setup = Setup::new("osync-ahead", 1, 2_000).await;
-    setup.replicate().await;
+    let setup = setup("osync-ahead", 1, 2_000).await;
+    setup.replicate_to_end().await;
     let group = unique_name("osync-g");
     consume_and_commit(&harness::source(), &group, &setup.topic, &[1_000]).await;
     let ahead = GroupOffset {

@@ -93,6 +93,20 @@ impl CopyTask {
         }
     }
 
+    /// Runs the workers (invocations of 3 s) until every partition is checkpointed at
+    /// its source end as it is now.
+    pub async fn replicate_to_end(&self) {
+        let mut ends = BTreeMap::new();
+        for p in 0..self.partitions {
+            let end = crate::source()
+                .end_offset(&self.topic, p, Duration::from_secs(30))
+                .await
+                .unwrap();
+            ends.insert(p, end);
+        }
+        self.replicate_until(&ends, Duration::from_secs(3)).await;
+    }
+
     /// One invocation of every slot's worker, each stopping after `invocation`, as the
     /// Lambda replicator does. Each invocation is a new owner, so it starts runs of its
     /// own.
