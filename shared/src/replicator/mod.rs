@@ -122,14 +122,14 @@ fn kafka(context: &'static str) -> impl Fn(KafkaError) -> WorkerError {
     move |source| WorkerError::Kafka { context, source }
 }
 
-/// One slot's worker.
+/// One slot's worker, made by [`Worker::for_slot`].
 pub struct Worker<'a> {
-    pub services: &'a Services,
-    pub tenant: String,
-    pub task_id: String,
-    pub slot: usize,
-    pub owner: String,
-    pub settings: WorkerSettings,
+    services: &'a Services,
+    tenant: String,
+    task_id: String,
+    slot: usize,
+    owner: String,
+    settings: WorkerSettings,
 }
 
 impl<'a> Worker<'a> {
