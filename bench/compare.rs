@@ -383,18 +383,7 @@ async fn start_kafka_sync(
 ) -> Result<Process, String> {
     let log = home.join("kafka-sync.log");
     let local = Local::start_logging(binary, home, &log, &["--offset-interval", "2"], "warn").await;
-    let mut ids = Vec::new();
-    for (name, access) in [("source", harness::source()), ("target", harness::target())] {
-        let created = local
-            .expect(
-                201,
-                "POST",
-                "/v1/connections",
-                Some(json!({"name": name, "bootstrap": access.bootstrap})),
-            )
-            .await;
-        ids.push(created["id"].as_str().unwrap().to_owned());
-    }
+    let ids = local.connect_both(["source", "target"]).await;
     // Group offsets are synced only with the all-topics range (DESIGN §3), so that task
     // copies every topic of the source: run on fresh clusters, only the bench's own.
     let (sync, topics) = if offsets {

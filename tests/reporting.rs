@@ -50,19 +50,7 @@ async fn start(prefix: &str, args: &[&str]) -> Run {
     let local = Local::start_with(&binary(), &home, &log, args).await;
     // The log is where a failure's cause is: say where it is before anything can fail.
     println!("kafka-sync local log: {}", log.display());
-    let mut ids = Vec::new();
-    for (name, access) in [("src", harness::source()), ("tgt", harness::target())] {
-        let reply = local
-            .expect(
-                201,
-                "POST",
-                "/v1/connections",
-                Some(json!({"name": name, "bootstrap": access.bootstrap})),
-            )
-            .await;
-        ids.push(reply["id"].as_str().unwrap().to_owned());
-    }
-    let [source, target] = <[String; 2]>::try_from(ids).unwrap();
+    let [source, target] = local.connect_both(["src", "tgt"]).await;
     Run {
         local,
         log,

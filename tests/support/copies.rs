@@ -20,18 +20,7 @@ pub async fn create_instance_task(local: &Local, topics_regex: &str, start_offse
 /// As [`create_instance_task`] from the earliest offsets, with `fields` added to (or
 /// replacing fields of) the task, e.g. `{"same_partition": false}`.
 pub async fn create_task_with(local: &Local, topics_regex: &str, fields: Value) -> String {
-    let mut ids = Vec::new();
-    for (name, access) in [("src", crate::source()), ("tgt", crate::target())] {
-        let connection = local
-            .expect(
-                201,
-                "POST",
-                "/v1/connections",
-                Some(json!({"name": name, "bootstrap": access.bootstrap})),
-            )
-            .await;
-        ids.push(connection["id"].clone());
-    }
+    let ids = local.connect_both(["src", "tgt"]).await;
     let mut spec = json!({"name": "copy", "kind": "instance", "source": ids[0],
         "target": ids[1], "sync": "metadata+messages", "start_offset": "earliest",
         "topics": {"regex": topics_regex}});

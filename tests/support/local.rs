@@ -105,6 +105,19 @@ impl Local {
         self.http.call_text(method, path, body).await
     }
 
+    /// Connections to the source and the target cluster, named `names`; their ids.
+    pub async fn connect_both(&self, names: [&str; 2]) -> [String; 2] {
+        let mut ids = Vec::new();
+        for (name, access) in names.into_iter().zip([crate::source(), crate::target()]) {
+            let body = serde_json::json!({"name": name, "bootstrap": access.bootstrap});
+            let reply = self
+                .expect(201, "POST", "/v1/connections", Some(body))
+                .await;
+            ids.push(reply["id"].as_str().unwrap().to_owned());
+        }
+        <[String; 2]>::try_from(ids).unwrap()
+    }
+
     /// A JSON call that must answer `status`; returns the reply.
     pub async fn expect(
         &self,
