@@ -9,14 +9,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use harness::copy_task::CopyTask;
-use harness::groups::LiveMember;
+use harness::groups::{LiveMember, committed, group_consumer};
 use harness::records::{Record, create_topic, produce, read_all};
 use harness::unique_name;
 use kafka_sync::kafka::ClusterAccess;
 use kafka_sync::kafka_admin::{GroupOffset, KafkaAdmin};
 use kafka_sync::offset_sync::{EVENT_KIND, OffsetProgress};
 use kafka_sync::store::Level;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -54,26 +54,10 @@ async fn consume_and_commit(
     let partitions = quota.len() as i32;
     let (access, group, topic) = (access.clone(), group.to_owned(), topic.to_owned());
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = access
-            .client_config()
-            .set("group.id", &group)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .create()
-            .unwrap();
-        let mut all = TopicPartitionList::new();
-        for p in 0..partitions {
-            all.add_partition(&topic, p);
-        }
-        let before = consumer.committed_offsets(all, TIMEOUT).unwrap();
-        let mut positions: BTreeMap<i32, i64> = (0..partitions)
-            .map(|p| {
-                let at = match before.find_partition(&topic, p).map(|e| e.offset()) {
-                    Some(Offset::Offset(o)) => o,
-                    _ => 0,
-                };
-                (p, at)
-            })
+        let consumer = group_consumer(&access, &group, "earliest");
+        let mut positions: BTreeMap<i32, i64> = committed(&consumer, &topic, partitions)
+            .into_iter()
+            .map(|(p, at)| (p, at.unwrap_or(0)))
             .collect();
         consumer.subscribe(&[&topic]).unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -117,25 +101,12 @@ async fn read_as_member(
 ) -> BTreeMap<i32, Vec<Vec<u8>>> {
     let (access, group, topic) = (access.clone(), group.to_owned(), topic.to_owned());
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = access
-            .client_config()
-            .set("group.id", &group)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "latest")
-            .create()
-            .unwrap();
-        let mut all = TopicPartitionList::new();
-        for p in 0..partitions {
-            all.add_partition(&topic, p);
-        }
-        let committed = consumer.committed_offsets(all, TIMEOUT).unwrap();
+        let consumer = group_consumer(&access, &group, "latest");
+        let committed = committed(&consumer, &topic, partitions);
         let mut left: BTreeMap<i32, i64> = BTreeMap::new();
         for p in 0..partitions {
             let (_, end) = consumer.fetch_watermarks(&topic, p, TIMEOUT).unwrap();
-            let start = match committed.find_partition(&topic, p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) => o,
-                _ => end,
-            };
+            let start = committed[&p].unwrap_or(end);
             if start < end {
                 left.insert(p, end);
             }

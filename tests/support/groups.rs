@@ -4,8 +4,48 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use kafka_sync::kafka::ClusterAccess;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// A consumer of `group` that commits only when told, starting where `reset` says
+/// (`earliest` | `latest`) on a partition the group has not committed.
+pub fn group_consumer(access: &ClusterAccess, group: &str, reset: &str) -> BaseConsumer {
+    access
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", reset)
+        .create()
+        .unwrap()
+}
+
+/// The group's committed offset on each of `partitions` partitions of `topic` (`None`:
+/// no commit).
+pub fn committed(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: i32,
+) -> BTreeMap<i32, Option<i64>> {
+    let mut all = TopicPartitionList::new();
+    for p in 0..partitions {
+        all.add_partition(topic, p);
+    }
+    let found = consumer
+        .committed_offsets(all, Duration::from_secs(30))
+        .unwrap();
+    (0..partitions)
+        .map(|p| {
+            let at = match found.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => Some(o),
+                _ => None,
+            };
+            (p, at)
+        })
+        .collect()
+}
 
 /// A consumer that joined `group` (subscribed to `topic`) and keeps polling on its own
 /// thread until dropped, so the group has a live member meanwhile.
