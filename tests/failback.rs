@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use harness::copy_task::CopyTask;
+use harness::groups::{commit_on, offsets_on};
 use harness::records::{Record, create_topic, produce_records, read_all};
 use harness::unique_name;
 use kafka_sync::kafka::ClusterAccess;
-use kafka_sync::kafka_admin::{GroupOffset, KafkaAdmin};
+use kafka_sync::kafka_admin::GroupOffset;
 use kafka_sync::offset_sync::GroupStatus;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -117,25 +118,14 @@ async fn check_translation(
             offset: records[nth].offset,
         });
     }
-    KafkaAdmin::new(from)
-        .unwrap()
-        .commit_group_offsets(&group, &commits, TIMEOUT)
-        .await
-        .unwrap();
+    commit_on(from, &group, &commits).await;
     let progress = task.sync().await;
     assert_eq!(
         progress.statuses.get(&group),
         Some(&GroupStatus::Synced),
         "{progress:?}"
     );
-    let translated: HashMap<i32, i64> = KafkaAdmin::new(to)
-        .unwrap()
-        .group_offsets(&group, TIMEOUT)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| (o.partition, o.offset))
-        .collect();
+    let translated = offsets_on(to, &group).await;
     for (p, records) in &log_from {
         let is_origin = |r: &&Record| key_of(r).starts_with(origin);
         let consumed: Vec<String> = records[..nth]

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use harness::copy_task::CopyTask;
-use harness::groups::{LiveMember, committed, group_consumer};
+use harness::groups::{LiveMember, committed, group_consumer, offsets_on};
 use harness::records::{Record, create_topic, produce, read_all};
 use harness::unique_name;
 use kafka_sync::kafka::ClusterAccess;
@@ -179,17 +179,6 @@ fn check_resume(
     rereads
 }
 
-async fn target_offsets(group: &str) -> BTreeMap<i32, i64> {
-    KafkaAdmin::new(&harness::target())
-        .unwrap()
-        .group_offsets(group, TIMEOUT)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| (o.partition, o.offset))
-        .collect()
-}
-
 async fn members_on_target(group: &str) -> usize {
     KafkaAdmin::new(&harness::target())
         .unwrap()
@@ -211,7 +200,7 @@ async fn a_group_resumes_on_the_target_without_skipping_and_follows_the_source()
     // Nothing copied yet, so no run: nothing is guessed.
     let progress = setup.sync().await;
     assert_eq!(progress.partitions_committed, 0);
-    assert!(target_offsets(&group).await.is_empty());
+    assert!(offsets_on(&harness::target(), &group).await.is_empty());
 
     setup.replicate_to_end().await;
     let progress = setup.sync().await;
@@ -220,7 +209,7 @@ async fn a_group_resumes_on_the_target_without_skipping_and_follows_the_source()
     assert!(progress.skipped_active.is_empty());
     assert!(progress.last_sync_at.is_some());
     assert_eq!(stored_progress(&setup).await, progress);
-    let first = target_offsets(&group).await;
+    let first = offsets_on(&harness::target(), &group).await;
     assert_eq!(first.len(), 2);
 
     let source = read_all(&harness::source(), &setup.topic).await;
@@ -238,7 +227,7 @@ async fn a_group_resumes_on_the_target_without_skipping_and_follows_the_source()
     assert_eq!(at_8000, BTreeMap::from([(0, 3_845), (1, 4_155)]));
     let progress = setup.sync().await;
     assert!(progress.partitions_committed >= 1, "{progress:?}");
-    let second = target_offsets(&group).await;
+    let second = offsets_on(&harness::target(), &group).await;
     for (p, offset) in &second {
         assert!(*offset >= first[p], "partition {p} moved back");
     }
@@ -250,7 +239,7 @@ async fn a_group_resumes_on_the_target_without_skipping_and_follows_the_source()
     // Nothing new at the source: nothing moves.
     let progress = setup.sync().await;
     assert_eq!(progress.partitions_committed, 0);
-    assert_eq!(target_offsets(&group).await, second);
+    assert_eq!(offsets_on(&harness::target(), &group).await, second);
 }
 
 async fn wait_for_members(group: &str, live: bool) {
@@ -276,7 +265,10 @@ async fn a_group_with_a_live_member_on_the_target_is_left_alone() {
     let progress = setup.sync().await;
     assert_eq!(progress.skipped_active, vec![group.clone()]);
     assert_eq!((progress.groups, progress.partitions_committed), (0, 0));
-    assert!(target_offsets(&group).await.is_empty(), "nothing committed");
+    assert!(
+        offsets_on(&harness::target(), &group).await.is_empty(),
+        "nothing committed"
+    );
     let events = setup
         .services
         .store
@@ -300,7 +292,7 @@ async fn a_group_with_a_live_member_on_the_target_is_left_alone() {
     let progress = setup.sync().await;
     assert!(progress.skipped_active.is_empty());
     assert_eq!((progress.groups, progress.partitions_committed), (1, 1));
-    let committed = target_offsets(&group).await;
+    let committed = offsets_on(&harness::target(), &group).await;
     assert!(committed[&0] <= 1_000 && committed[&0] > 0, "{committed:?}");
 }
 
@@ -323,5 +315,8 @@ async fn a_group_already_ahead_on_the_target_is_not_moved_back() {
 
     let progress = setup.sync().await;
     assert_eq!((progress.groups, progress.partitions_committed), (1, 0));
-    assert_eq!(target_offsets(&group).await, BTreeMap::from([(0, 1_800)]));
+    assert_eq!(
+        offsets_on(&harness::target(), &group).await,
+        BTreeMap::from([(0, 1_800)])
+    );
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use harness::admin::delete_records_before;
 use harness::copies::create_instance_task;
 use harness::copy_task::CopyTask;
-use harness::groups::LiveMember;
+use harness::groups::{LiveMember, commit_on, offsets_on};
 use harness::local::{Local, binary};
 use harness::records::{Record, create_topic, create_topic_with, produce, produce_records};
 use harness::task::TENANT;
@@ -217,25 +217,6 @@ fn inexact(
 }
 
 // -------------------------------------------------------------------- groups ----
-
-async fn commit_on(access: &ClusterAccess, group: &str, offsets: &[GroupOffset]) {
-    KafkaAdmin::new(access)
-        .unwrap()
-        .commit_group_offsets(group, offsets, TIMEOUT)
-        .await
-        .unwrap();
-}
-
-async fn target_offsets(group: &str) -> BTreeMap<i32, i64> {
-    KafkaAdmin::new(&harness::target())
-        .unwrap()
-        .group_offsets(group, TIMEOUT)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| (o.partition, o.offset))
-        .collect()
-}
 
 /// The main check of the gap tests. It commits one source group per offset `c` from 0
 /// to the longest partition's end (each partition p at min(c, end[p])), runs one offset
@@ -678,7 +659,7 @@ async fn store_items_per_partition_stay_bounded_over_a_million_records() {
         // translation is the same offset.
         if at > 0 {
             assert_eq!(
-                target_offsets(&group).await.get(&0),
+                offsets_on(&harness::target(), &group).await.get(&0),
                 Some(&at),
                 "{figures:?}"
             );
@@ -707,7 +688,10 @@ async fn store_items_per_partition_stay_bounded_over_a_million_records() {
     .await;
     copy.sync().await;
     let last = copy.runs(0).await;
-    assert_eq!(target_offsets(&group).await.get(&0), Some(&MANY));
+    assert_eq!(
+        offsets_on(&harness::target(), &group).await.get(&0),
+        Some(&MANY)
+    );
 
     println!(
         "{MANY} records copied in {copy_time:?}; per round (copied, group at, store items before the sync, after):"
@@ -998,16 +982,16 @@ async fn failover_dry_run_reports_and_commits_nothing_and_the_real_run_commits()
         }
     }
     assert_eq!(
-        target_offsets(&a).await,
+        offsets_on(&harness::target(), &a).await,
         BTreeMap::from([(0, 50)]),
         "the dry run moved a"
     );
     assert!(
-        target_offsets(&b).await.is_empty(),
+        offsets_on(&harness::target(), &b).await.is_empty(),
         "the dry run committed b"
     );
     assert!(
-        target_offsets(&c).await.is_empty(),
+        offsets_on(&harness::target(), &c).await.is_empty(),
         "the dry run committed c"
     );
 
@@ -1043,14 +1027,14 @@ async fn failover_dry_run_reports_and_commits_nothing_and_the_real_run_commits()
         "{c_reply}"
     );
     assert_eq!(
-        target_offsets(&a).await,
+        offsets_on(&harness::target(), &a).await,
         BTreeMap::from([(0, 200), (1, 300)])
     );
     assert_eq!(
-        target_offsets(&b).await,
+        offsets_on(&harness::target(), &b).await,
         BTreeMap::from([(0, 500), (1, 500)])
     );
-    assert!(target_offsets(&c).await.is_empty());
+    assert!(offsets_on(&harness::target(), &c).await.is_empty());
 
     // A consumer of a on the target reads exactly the copied source records from a's
     // commits on: the first 1000 records, so offsets 0..500 of each partition.

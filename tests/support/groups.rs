@@ -7,6 +7,7 @@ use std::time::Duration;
 use std::collections::BTreeMap;
 
 use kafka_sync::kafka::ClusterAccess;
+use kafka_sync::kafka_admin::{GroupOffset, KafkaAdmin};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -86,4 +87,25 @@ impl Drop for LiveMember {
             let _ = thread.join();
         }
     }
+}
+
+/// Commits `offsets` for `group` on the cluster, as its consumers would.
+pub async fn commit_on(access: &ClusterAccess, group: &str, offsets: &[GroupOffset]) {
+    KafkaAdmin::new(access)
+        .unwrap()
+        .commit_group_offsets(group, offsets, Duration::from_secs(30))
+        .await
+        .unwrap();
+}
+
+/// The group's committed offsets on the cluster, by partition (tests of one topic).
+pub async fn offsets_on(access: &ClusterAccess, group: &str) -> BTreeMap<i32, i64> {
+    KafkaAdmin::new(access)
+        .unwrap()
+        .group_offsets(group, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.partition, o.offset))
+        .collect()
 }
