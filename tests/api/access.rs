@@ -115,3 +115,87 @@ pub(crate) async fn quotas(api: Api) {
         .await;
     assert_eq!(status, 201);
 }
+
+/// Off loopback `/metrics` needs the token and shows the caller's tasks only; the
+/// dashboard's page and script need none.
+pub(crate) async fn metrics_and_the_dashboard(api: Api) {
+    let (status, _) = api
+        .with_token(None)
+        .call_text("GET", "/metrics", None)
+        .await;
+    assert_eq!(status, 401);
+    let source = api.connection(&harness::source().bootstrap).await;
+    let target = api.connection(&harness::target().bootstrap).await;
+    let (status, task) = api
+        .call(
+            "POST",
+            "/v1/tasks",
+            Some(
+                json!({"name": unique_name("m"), "kind": "instance", "source": source,
+                "target": target, "sync": "metadata", "topics": {"regex": "^none-such$"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{task}");
+    let id = task["id"].as_str().unwrap();
+    let (status, mine) = api.call_text("GET", "/metrics", None).await;
+    assert_eq!(status, 200, "{mine}");
+    assert!(
+        mine.contains(&format!(r#"kafka_sync_task_info{{task="{id}""#)),
+        "{mine}"
+    );
+    let (status, theirs) = api
+        .with_token(Some(TOKEN_B))
+        .call_text("GET", "/metrics", None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(!theirs.contains(id), "another tenant's task: {theirs}");
+    for (path, holds) in [("/", "/dashboard.js"), ("/dashboard.js", "/v1/tasks")] {
+        let (status, asset) = api.with_token(None).call_text("GET", path, None).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(asset.contains(holds), "{path} holds {holds}");
+    }
+}
+
+/// `POST /v1/processing/regex`: a pattern that yields the marked parts, and a 400 naming
+/// the part that is not in the sample.
+pub(crate) async fn regex_generation(api: Api) {
+    let (status, body) = api
+        .call(
+            "POST",
+            "/v1/processing/regex",
+            Some(json!({"sample": "GET /a 200 12ms",
+                "extract": [{"name": "path", "text": "/a"}, {"name": "status", "text": "200"}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["fields"], json!({"path": "/a", "status": "200"}));
+    let pattern = body["pattern"].as_str().unwrap();
+    let (status, tested) = api
+        .call(
+            "POST",
+            "/v1/processing/test",
+            Some(
+                json!({"processing": {"parse": {"mode": "regex", "pattern": pattern}},
+                "messages": [{"value": "GET /b/c 404 7ms"}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{tested}");
+    assert_eq!(
+        tested["results"][0]["outputs"][0]["value"],
+        json!(r#"{"path":"/b/c","status":"404"}"#)
+    );
+    let (status, refused) = api
+        .call(
+            "POST",
+            "/v1/processing/regex",
+            Some(json!({"sample": "GET /a 200", "extract": [{"name": "status", "text": "500"}]})),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        error_message(&refused).starts_with("extract[0].text"),
+        "{refused}"
+    );
+}

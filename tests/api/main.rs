@@ -112,6 +112,14 @@ macro_rules! api_tests {
                 crate::access::auth_health_and_openapi(start($kind).await).await;
             }
             #[tokio::test]
+            async fn metrics_and_the_dashboard() {
+                crate::access::metrics_and_the_dashboard(start($kind).await).await;
+            }
+            #[tokio::test]
+            async fn regex_generation() {
+                crate::access::regex_generation(start($kind).await).await;
+            }
+            #[tokio::test]
             async fn quotas() {
                 crate::access::quotas(start($kind).await).await;
             }

@@ -42,6 +42,9 @@ pub fn encode(tasks: Vec<TaskFigures>, recorded: &Figures) -> String {
     text
 }
 
+/// A per-topic counter: its name, its help, and its value of a topic.
+type Counter = (&'static str, &'static str, fn(&TopicFigures) -> u64);
+
 #[derive(Debug)]
 struct Exposition {
     tasks: Vec<TaskFigures>,
@@ -112,7 +115,7 @@ impl Exposition {
     }
 
     fn counters(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
-        let counters: [(&str, &str, fn(&TopicFigures) -> u64); 5] = [
+        let counters: [Counter; 5] = [
             (
                 "kafka_sync_records_copied",
                 "Records the target acknowledged and the checkpoint passed",
