@@ -30,17 +30,7 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2);
-    let topic = unique_name("bench-repl");
-    create_topic(&harness::source(), &topic, PARTITIONS).await;
-    produce(
-        &harness::source(),
-        &topic,
-        PARTITIONS,
-        0,
-        records,
-        RECORD_BYTES,
-    )
-    .await;
+    let topic = loaded_topic("bench-repl", records).await;
 
     // The pipe limit: the same records produced straight into the target.
     let raw_topic = unique_name("bench-raw");
@@ -100,17 +90,7 @@ async fn main() {
     let (mut plain, mut scraped) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         for scrape in [false, true] {
-            let topic = unique_name("bench-scrape");
-            create_topic(&harness::source(), &topic, PARTITIONS).await;
-            produce(
-                &harness::source(),
-                &topic,
-                PARTITIONS,
-                0,
-                records,
-                RECORD_BYTES,
-            )
-            .await;
+            let topic = loaded_topic("bench-scrape", records).await;
             create_topic(&harness::target(), &topic, PARTITIONS).await;
             let every = scrape.then_some(Duration::from_secs(1));
             let took = replicate(&topic, records, every).await;
@@ -132,6 +112,22 @@ async fn main() {
 /// Copies `topic` (already on both clusters, `records` on the source) with one worker per
 /// slot (8 partitions → 8 slots), as the dispatcher runs them, scraping `/metrics` every
 /// `scrape_every` meanwhile; how long until every record is checkpointed.
+/// A new source topic of `PARTITIONS` partitions holding `records` records.
+async fn loaded_topic(prefix: &str, records: u64) -> String {
+    let topic = unique_name(prefix);
+    create_topic(&harness::source(), &topic, PARTITIONS).await;
+    produce(
+        &harness::source(),
+        &topic,
+        PARTITIONS,
+        0,
+        records,
+        RECORD_BYTES,
+    )
+    .await;
+    topic
+}
+
 async fn replicate(topic: &str, records: u64, scrape_every: Option<Duration>) -> Duration {
     let (services, task) = instance_task(
         json!({"sync": "metadata+messages", "topics": {"regex": format!("^{topic}$")}}),

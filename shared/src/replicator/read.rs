@@ -61,7 +61,7 @@ impl Worker<'_> {
                 ReadState::Copy => {}
             }
             batch.records += 1;
-            let Some(headers) = copy_headers(&message, &context.target_tag) else {
+            let Some(headers) = copy_headers(message.headers(), Some(&context.target_tag)) else {
                 // Its origin is the target itself: copying it back would echo.
                 batch.tally.done(route, message.offset());
                 continue;
@@ -275,7 +275,7 @@ impl Worker<'_> {
             }
             return Ok(());
         };
-        let record = dead_letter(
+        let record = record_to(
             &topic,
             headers,
             &extra,
@@ -310,9 +310,10 @@ impl Worker<'_> {
     }
 }
 
-/// A dead-letter record: the original key, value and timestamp, its headers and the
-/// error policy's headers after them.
-pub(super) fn dead_letter<'a>(
+/// A record to `topic` with the original key, value and timestamp, its headers and
+/// `extra` after them: a dead-letter record (the error policy's headers as `extra`), or
+/// a refused record sent again (none).
+pub(super) fn record_to<'a>(
     topic: &'a str,
     mut headers: OwnedHeaders,
     extra: &'a [(&'static str, String)],

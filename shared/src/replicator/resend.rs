@@ -7,10 +7,11 @@
 use std::sync::Arc;
 
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 
 use super::WorkerError;
 use super::batch::{Outcome, Refusal, SentRecord, Tally};
+use super::read::record_to;
 use super::send::{Sent, error_code, refused_for_good, send};
 
 /// Settles the held routes of `tally` ([`Tally::held`]): each record refused with its
@@ -58,19 +59,16 @@ async fn alone(producer: &Arc<FutureProducer>, refusal: Refusal) -> Result<Outco
         .as_ref()
         .expect("only a refusal that handed its record back is sent again");
     let sent = {
-        let mut record = FutureRecord::to(message.topic()).partition(message.partition());
-        if let Some(headers) = message.headers() {
-            record = record.headers(headers.clone());
-        }
-        if let Some(key) = message.key() {
-            record = record.key(key);
-        }
-        if let Some(payload) = message.payload() {
-            record = record.payload(payload);
-        }
-        if let Some(ts) = refusal.sent.timestamp {
-            record = record.timestamp(ts);
-        }
+        let headers = message.headers().cloned().unwrap_or_default();
+        let record = record_to(
+            message.topic(),
+            headers,
+            &[],
+            message.key(),
+            message.payload(),
+            refusal.sent.timestamp,
+        )
+        .partition(message.partition());
         send(producer, record).await?
     };
     let error = match sent {

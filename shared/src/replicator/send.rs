@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message, OwnedHeaders};
+use rdkafka::message::{Headers, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -61,22 +61,25 @@ pub fn error_code(error: &KafkaError) -> Option<RDKafkaErrorCode> {
 }
 
 /// The record's headers without any origin header, or `None` when its origin is the
-/// target cluster (`target_tag`). Order, repeated names and null values are kept.
-pub fn copy_headers(
-    message: &rdkafka::message::BorrowedMessage<'_>,
-    target_tag: &[u8],
+/// target cluster (`target_tag`; `None` copies whatever the origin). Order, repeated
+/// names and null values are kept.
+pub fn copy_headers<H: Headers + ?Sized>(
+    existing: Option<&H>,
+    target_tag: Option<&[u8]>,
 ) -> Option<OwnedHeaders> {
     let mut headers = OwnedHeaders::new();
-    if let Some(existing) = message.headers() {
-        for header in existing.iter() {
-            if header.key == ORIGIN_HEADER {
-                if header.value == Some(target_tag) {
-                    return None;
-                }
-                continue;
+    // By index: a borrowed message's headers are unsized, which `Headers::iter` refuses.
+    let all = existing
+        .into_iter()
+        .flat_map(|h| (0..h.count()).map(|i| h.get(i)));
+    for header in all {
+        if header.key == ORIGIN_HEADER {
+            if target_tag.is_some() && header.value == target_tag {
+                return None;
             }
-            headers = headers.insert(header);
+            continue;
         }
+        headers = headers.insert(header);
     }
     Some(headers)
 }

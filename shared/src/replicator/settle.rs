@@ -4,14 +4,14 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
-use rdkafka::message::{Headers, Message, OwnedHeaders};
+use rdkafka::message::Message;
 use rdkafka::producer::FutureProducer;
 
 use super::batch::{Batch, Refusal, grown};
 use super::handling::Handling;
-use super::read::dead_letter;
+use super::read::record_to;
 use super::resend::resend_held;
-use super::send::{ORIGIN_HEADER, Sent, error_code, send};
+use super::send::{Sent, copy_headers, error_code, send};
 use super::worker::{Copying, ReadState};
 use super::{Worker, WorkerError};
 use crate::error_policy::{Decision, Origin, decide};
@@ -61,14 +61,10 @@ impl Worker<'_> {
             for batch in later.iter_mut() {
                 batch.acknowledged(policy).await?;
             }
-            let stalled = |route: usize| {
-                let source = &copying.reading[route].route.source;
-                copying.owned.get(source).is_some_and(|o| {
-                    o.checkpoint.stalled.is_some()
-                        && !matches!(copying.states[route], ReadState::Probe(_))
-                })
-            };
-            resend_held(producer, &mut tally, stalled).await?;
+            resend_held(producer, &mut tally, |route| {
+                copying.read_before_stall(route)
+            })
+            .await?;
         }
         for refusal in std::mem::take(&mut tally.dead_letters) {
             let source = copying.reading[refusal.sent.route].route.source.clone();
@@ -89,11 +85,10 @@ impl Worker<'_> {
             let Some(owned) = copying.owned.get(source) else {
                 continue;
             };
-            let state = copying.states[route];
-            if owned.checkpoint.stalled.is_some() && !matches!(state, ReadState::Probe(_)) {
-                // Records read before the stall was known: they are sent again later.
+            if copying.read_before_stall(route) {
                 continue;
             }
+            let state = copying.states[route];
             let mut checkpoint = match tally.growth.get(&route) {
                 Some(growth) => grown(&owned.checkpoint, growth),
                 None => owned.checkpoint.clone(),
@@ -172,13 +167,8 @@ impl Worker<'_> {
         };
         let extra = dead_letter_headers(&at, &error);
         // The record's own headers, as on the source: the origin tag was the copy's.
-        let mut headers = OwnedHeaders::new();
-        for header in record.headers().iter().flat_map(|h| h.iter()) {
-            if header.key != ORIGIN_HEADER {
-                headers = headers.insert(header);
-            }
-        }
-        let out = dead_letter(
+        let headers = copy_headers(record.headers(), None).expect("no echo tag to match");
+        let out = record_to(
             topic,
             headers,
             &extra,

@@ -177,6 +177,16 @@ impl Copying {
         out
     }
 
+    /// Whether what the batch being settled read of `route` came before its stall was
+    /// known: its partition is stalled and is not being probed. Such records are sent
+    /// again once the stall is over, so they change nothing now.
+    pub(super) fn read_before_stall(&self, route: usize) -> bool {
+        let source = &self.reading[route].route.source;
+        self.owned.get(source).is_some_and(|o| {
+            o.checkpoint.stalled.is_some() && !matches!(self.states[route], ReadState::Probe(_))
+        })
+    }
+
     /// Drops the partitions another worker took: they are that worker's now. True when
     /// there were any (what the consumer reads must change).
     pub(super) fn drop_lost(&mut self, lost: &[PartitionRef]) -> bool {
