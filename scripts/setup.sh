@@ -55,3 +55,10 @@ if ! "$venv/bin/python" -c 'import playwright' 2>/dev/null; then
   log "installing playwright into $venv"
   "$venv/bin/pip" install -q --disable-pip-version-check playwright
 fi
+
+# moto's server mode is the Secrets Manager endpoint of the Lambda harness (the one AWS
+# API with no local build).
+if [[ ! -x "$venv/bin/moto_server" ]]; then
+  log "installing moto[server] into $venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]'
+fi

@@ -1,13 +1,19 @@
-//! The dispatcher: which (task, slot) pairs need a replicator worker. In AWS it invokes
-//! the replicator function for each free slot; locally it runs each as a tokio task.
+//! The dispatcher: which (task, slot) pairs need a replicator worker. Locally every slot
+//! runs as a tokio task for as long as it exists ([`wanted_slots`]). In AWS the
+//! dispatcher invokes the replicator function only for the slots that have something to
+//! copy, or were never started, and that no live worker holds ([`slots_to_start`]): an
+//! idle task costs nothing (DESIGN §8).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
+use crate::assignment::{Assignment, Route};
+use crate::kafka::{ClusterAccess, TIMEOUT};
 use crate::lifecycle::{TaskRecord, TaskState};
 use crate::replicator::WorkerError;
 use crate::services::Services;
-use crate::store::{StoreError, now_ms};
+use crate::store::{Checkpoint, FROM_BEGINNING, PartitionRef, StoreError, now_ms};
 use crate::topology::task_routes;
 
 /// One worker slot of one task.
@@ -22,86 +28,127 @@ pub struct SlotRef {
 /// task, never the round (DESIGN §8). Well within the dispatcher's one-minute schedule.
 pub const TASK_BUDGET: Duration = Duration::from_secs(10);
 
-/// Every slot of every running task that copies messages: min(partitions, 20) each,
-/// the tasks asked about concurrently, each within [`TASK_BUDGET`]. A task whose source
-/// cannot be read now is left out of this round.
+/// Every slot of every running task that copies messages: min(partitions, 20) each.
 pub async fn wanted_slots(services: &Services) -> Result<Vec<SlotRef>, StoreError> {
-    let mut counting = tokio::task::JoinSet::new();
-    for (tenant, task) in services.store.all_tasks().await? {
-        if task.state != TaskState::Running || !task.spec.copies_messages() {
-            continue;
-        }
-        let services = services.clone();
-        counting.spawn(async move {
-            let slots =
-                tokio::time::timeout(TASK_BUDGET, slots_of(&services, &tenant, &task)).await;
-            (tenant, task.id, slots)
-        });
-    }
-    let mut wanted = Vec::new();
-    while let Some(joined) = counting.join_next().await {
-        let Ok((tenant, task_id, slots)) = joined else {
-            continue;
-        };
-        match slots {
-            Ok(Ok(slots)) => wanted.extend((0..slots).map(|slot| SlotRef {
-                tenant: tenant.clone(),
-                task_id: task_id.clone(),
-                slot,
-            })),
-            Ok(Err(e)) => {
-                tracing::warn!(task = %task_id, error = %e, "cannot count the task's partitions")
-            }
-            Err(_) => {
-                tracing::warn!(task = %task_id, "counting the task's partitions took too long")
-            }
-        }
-    }
-    wanted.sort_by(|a, b| (&a.task_id, a.slot).cmp(&(&b.task_id, b.slot)));
-    Ok(wanted)
+    each_copying_task(services, |services, tenant, task| async move {
+        let (_, _, assignment) = placed(&services, &tenant, &task).await?;
+        Ok((0..assignment.slots).collect())
+    })
+    .await
 }
 
-async fn slots_of(
+/// The slots a replicator invocation should start for: no live worker holds them, and
+/// either one of their partitions has records past its checkpoint (or a log end that
+/// cannot be read now) or the slot was never started. A worker that found nothing to
+/// copy for a while ends (`WorkerSettings::idle_exit`), and its slot waits here until
+/// records arrive.
+pub async fn slots_to_start(services: &Services) -> Result<Vec<SlotRef>, StoreError> {
+    each_copying_task(services, |services, tenant, task| async move {
+        let (source, routes, assignment) = placed(&services, &tenant, &task).await?;
+        let lagging = lagging_slots(&services, &source, &task, &routes, &assignment).await?;
+        let leases = services.store.leases(&task.id).await?;
+        let now = now_ms();
+        Ok((0..assignment.slots)
+            .filter(|slot| match leases.get(&(*slot as u32)) {
+                None => true,
+                Some(lease) => lease.expires_at_ms <= now && lagging[*slot],
+            })
+            .collect())
+    })
+    .await
+}
+
+/// Per slot, whether any of its partitions has something to copy.
+async fn lagging_slots(
+    services: &Services,
+    source: &ClusterAccess,
+    task: &TaskRecord,
+    routes: &[Route],
+    assignment: &Assignment,
+) -> Result<Vec<bool>, WorkerError> {
+    let partitions: Vec<PartitionRef> = routes.iter().map(|r| r.source.clone()).collect();
+    let bounds = source.log_bounds(partitions, TIMEOUT).await?;
+    let checkpoints: BTreeMap<PartitionRef, Checkpoint> =
+        services.store.checkpoints(&task.id).await?;
+    let never_copied = Checkpoint {
+        next_offset: FROM_BEGINNING,
+        ..Checkpoint::default()
+    };
+    let mut lagging = vec![false; assignment.slots];
+    for route in routes {
+        let Some(slot) = assignment.slot_of(&route.source) else {
+            continue;
+        };
+        let checkpoint = checkpoints.get(&route.source).unwrap_or(&never_copied);
+        let lag = bounds.get(&route.source).and_then(|b| checkpoint.lag(*b));
+        if lag.is_none_or(|lag| lag > 0) {
+            lagging[slot] = true;
+        }
+    }
+    Ok(lagging)
+}
+
+/// The task's source, routes and their placement on slots. Placing here also places
+/// partitions that appeared since, so the workers of new slots find them.
+async fn placed(
     services: &Services,
     tenant: &str,
     task: &TaskRecord,
-) -> Result<usize, WorkerError> {
+) -> Result<(ClusterAccess, Vec<Route>, Assignment), WorkerError> {
     let source = services
         .access(tenant, task.spec.connection_ids()[0])
         .await
         .map_err(|e| WorkerError::Config(e.to_string()))?;
     let routes = task_routes(&source, &task.spec).await?;
-    // The stored assignment says how many slots there are; counting here also places
-    // partitions that appeared since, so the workers of new slots find them.
-    Ok(services
-        .store
-        .refresh_assignment(&task.id, &routes)
-        .await?
-        .slots)
+    let assignment = services.store.refresh_assignment(&task.id, &routes).await?;
+    Ok((source, routes, assignment))
 }
 
-/// The wanted slots no live worker holds: their lease is absent or expired.
-pub async fn free_slots(
+/// The slots `slots` picks of every running task that copies messages, the tasks asked
+/// concurrently, each within [`TASK_BUDGET`]. A task whose source cannot be read now is
+/// left out of this round.
+async fn each_copying_task<F, Fut>(
     services: &Services,
-    wanted: Vec<SlotRef>,
-) -> Result<Vec<SlotRef>, StoreError> {
-    let now = now_ms();
-    let mut expiry: HashMap<(String, usize), i64> = HashMap::new();
-    for slot in &wanted {
-        if let Some(lease) = services
-            .store
-            .lease(&slot.task_id, slot.slot as u32)
-            .await?
-        {
-            expiry.insert((slot.task_id.clone(), slot.slot), lease.expires_at_ms);
+    slots: F,
+) -> Result<Vec<SlotRef>, StoreError>
+where
+    F: Fn(Services, String, TaskRecord) -> Fut,
+    Fut: Future<Output = Result<Vec<usize>, WorkerError>> + Send + 'static,
+{
+    let mut asking = tokio::task::JoinSet::new();
+    for (tenant, task) in services.store.all_tasks().await? {
+        if task.state != TaskState::Running || !task.spec.copies_messages() {
+            continue;
+        }
+        let task_id = task.id.clone();
+        let picked = slots(services.clone(), tenant.clone(), task);
+        asking.spawn(async move {
+            (
+                tenant,
+                task_id,
+                tokio::time::timeout(TASK_BUDGET, picked).await,
+            )
+        });
+    }
+    let mut found = Vec::new();
+    while let Some(joined) = asking.join_next().await {
+        let Ok((tenant, task_id, picked)) = joined else {
+            continue;
+        };
+        match picked {
+            Ok(Ok(slots)) => found.extend(slots.into_iter().map(|slot| SlotRef {
+                tenant: tenant.clone(),
+                task_id: task_id.clone(),
+                slot,
+            })),
+            Ok(Err(e)) => {
+                tracing::warn!(task = %task_id, error = %e, "cannot place the task's partitions")
+            }
+            Err(_) => {
+                tracing::warn!(task = %task_id, "placing the task's partitions took too long")
+            }
         }
     }
-    Ok(wanted
-        .into_iter()
-        .filter(|s| {
-            expiry
-                .get(&(s.task_id.clone(), s.slot))
-                .is_none_or(|at| *at <= now)
-        })
-        .collect())
+    found.sort_by(|a, b| (&a.task_id, a.slot).cmp(&(&b.task_id, b.slot)));
+    Ok(found)
 }

@@ -1,12 +1,12 @@
 //! The replicator Lambda function: invoked asynchronously by the dispatcher with one
 //! (task, slot); copies until just before its deadline, then lets the next invocation
-//! take over from the checkpoint.
+//! take over from the checkpoint; or until its partitions have had no lag for a minute.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use kafka_sync::dispatcher::SlotRef;
 use kafka_sync::metrics;
-use kafka_sync::replicator::{Worker, report_failure};
+use kafka_sync::replicator::{LAMBDA_IDLE_EXIT, Worker, WorkerSettings, report_failure};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use tokio_util::sync::CancellationToken;
 
@@ -32,7 +32,11 @@ async fn main() -> Result<(), Error> {
             let left = left.saturating_sub(reserve(left));
             let slot = event.payload;
             let owner = format!("lambda-{}", event.context.request_id);
-            let worker = Worker::for_slot(&services, &slot, owner);
+            // An idle slot ends early and costs nothing until it has lag (DESIGN §8).
+            let worker = Worker::for_slot(&services, &slot, owner).with_settings(WorkerSettings {
+                idle_exit: Some(LAMBDA_IDLE_EXIT),
+                ..WorkerSettings::default()
+            });
             let before = metrics::snapshot().of_task(&slot.task_id);
             let started = Instant::now();
             let outcome = worker

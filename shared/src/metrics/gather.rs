@@ -13,7 +13,7 @@ use super::recorder::{Figures, now_ms, started};
 use crate::kafka::ClusterAccess;
 use crate::lifecycle::TaskRecord;
 use crate::services::Services;
-use crate::store::{Checkpoint, PartitionRef, StoreError};
+use crate::store::{PartitionRef, StoreError};
 
 /// Per partition: its log start and end, when known.
 type Bounds = BTreeMap<PartitionRef, (Option<i64>, Option<i64>)>;
@@ -133,7 +133,7 @@ pub async fn task_figures(
         topic.discarded += checkpoint.discarded;
         topic.dead_lettered += checkpoint.dead_lettered;
         topic.lost += checkpoint.lost;
-        let lag = marks.as_ref().and_then(|m| lag(checkpoint, m.get(p)?));
+        let lag = marks.as_ref().and_then(|m| checkpoint.lag(*m.get(p)?));
         let age = match (lag, checkpointed_at.get(p)) {
             (Some(lag), Some(at)) if lag > 0 => (now_ms() - at).max(0) as f64 / 1000.0,
             (Some(lag), None) if lag > 0 => started().elapsed().as_secs_f64(),
@@ -157,45 +157,10 @@ pub async fn task_figures(
     })
 }
 
-/// What is left to copy: from the checkpoint (or the log start, when the checkpoint is
-/// below it or not set yet) to the log end.
-fn lag(checkpoint: &Checkpoint, &(start, end): &(Option<i64>, Option<i64>)) -> Option<i64> {
-    let next = match start {
-        Some(start) => checkpoint.next_offset.max(start),
-        None if checkpoint.next_offset >= 0 => checkpoint.next_offset,
-        None => return None,
-    };
-    Some((end? - next).max(0))
-}
-
 /// Each partition's log start and end; `None` when the source does not answer in time.
 async fn log_bounds(source: &ClusterAccess, partitions: Vec<PartitionRef>) -> Option<Bounds> {
     tokio::time::timeout(TASK_TIMEOUT, source.log_bounds(partitions, TASK_TIMEOUT))
         .await
         .ok()?
         .ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(next_offset: i64) -> Checkpoint {
-        Checkpoint {
-            next_offset,
-            ..Checkpoint::default()
-        }
-    }
-
-    #[test]
-    fn lag_counts_from_the_checkpoint_or_the_log_start() {
-        assert_eq!(lag(&at(40), &(Some(0), Some(100))), Some(60));
-        // Retention deleted past the checkpoint: what is left starts at the log start.
-        assert_eq!(lag(&at(40), &(Some(70), Some(100))), Some(30));
-        // Never copied (from the beginning): the whole log.
-        assert_eq!(lag(&at(-2), &(Some(10), Some(100))), Some(90));
-        assert_eq!(lag(&at(-2), &(None, Some(100))), None);
-        assert_eq!(lag(&at(120), &(Some(0), Some(100))), Some(0));
-        assert_eq!(lag(&at(5), &(Some(0), None)), None);
-    }
 }

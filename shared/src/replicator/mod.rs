@@ -57,7 +57,14 @@ pub struct WorkerSettings {
     /// ... or after waiting this long for more records: the latency a quiet partition
     /// adds at most.
     pub batch_window: Duration,
+    /// A worker that found nothing to copy for this long ends ([`WorkerExit::Idle`]):
+    /// in Lambda an idle slot then costs nothing until the dispatcher sees lag again
+    /// (DESIGN §8: [`LAMBDA_IDLE_EXIT`]). `None`, as locally: it runs until stopped.
+    pub idle_exit: Option<Duration>,
 }
+
+/// How long a replicator invocation waits with no lag before it ends (DESIGN §8).
+pub const LAMBDA_IDLE_EXIT: Duration = Duration::from_secs(60);
 
 impl Default for WorkerSettings {
     fn default() -> Self {
@@ -68,6 +75,7 @@ impl Default for WorkerSettings {
             batch_records: 10_000,
             batch_bytes: 16 * 1024 * 1024,
             batch_window: Duration::from_millis(200),
+            idle_exit: None,
         }
     }
 }
@@ -77,6 +85,8 @@ impl Default for WorkerSettings {
 pub enum WorkerExit {
     /// Told to stop, or its deadline came: everything acknowledged is checkpointed.
     Stopped,
+    /// Nothing to copy for `WorkerSettings::idle_exit`: everything is checkpointed.
+    Idle,
     /// Another worker holds the slot (never started, or taken over).
     LeaseLost,
     /// The slot no longer exists (fewer partitions) or the task is not running.

@@ -363,6 +363,8 @@ impl Worker<'_> {
         let mut reported_kinds: HashSet<&'static str> = HashSet::new();
         // Batches sent and not yet checkpointed, oldest first.
         let mut pending: VecDeque<Batch> = VecDeque::new();
+        // Since when every read found nothing, all sent was settled and nothing stalls.
+        let mut quiet_since: Option<Instant> = None;
         loop {
             if stop.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
                 self.settle_all(lease, &producer, &handling, &mut copying, &mut pending)
@@ -458,6 +460,13 @@ impl Worker<'_> {
                 self.settle_all(lease, &producer, &handling, &mut copying, &mut pending)
                     .await?;
                 copying.assign(&consumer, false)?;
+            }
+            let quiet = idle && !reassign && pending.is_empty() && !copying.stalled();
+            quiet_since = quiet.then(|| quiet_since.unwrap_or_else(Instant::now));
+            if let (Some(since), Some(after)) = (quiet_since, self.settings.idle_exit)
+                && since.elapsed() >= after
+            {
+                return Ok(WorkerExit::Idle);
             }
         }
     }

@@ -52,6 +52,20 @@ pub struct Checkpoint {
     pub stalled: Option<Stall>,
 }
 
+impl Checkpoint {
+    /// What is left to copy, given the partition's log start and end: from the
+    /// checkpoint (or the log start, when the checkpoint is below it or not set yet) to
+    /// the log end. `None` when a bound it needs is unknown.
+    pub fn lag(&self, (start, end): (Option<i64>, Option<i64>)) -> Option<i64> {
+        let next = match start {
+            Some(start) => self.next_offset.max(start),
+            None if self.next_offset >= 0 => self.next_offset,
+            None => return None,
+        };
+        Some((end? - next).max(0))
+    }
+}
+
 /// The `next_offset` of a partition that has never been copied: librdkafka's
 /// `OFFSET_BEGINNING`, so that "from the log start" is told apart from offset 0 (which
 /// retention may already have deleted past).
@@ -447,5 +461,29 @@ impl Store {
             }
         }
         Err(StoreError::Contention)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(next_offset: i64) -> Checkpoint {
+        Checkpoint {
+            next_offset,
+            ..Checkpoint::default()
+        }
+    }
+
+    #[test]
+    fn lag_counts_from_the_checkpoint_or_the_log_start() {
+        assert_eq!(at(40).lag((Some(0), Some(100))), Some(60));
+        // Retention deleted past the checkpoint: what is left starts at the log start.
+        assert_eq!(at(40).lag((Some(70), Some(100))), Some(30));
+        // Never copied (from the beginning): the whole log.
+        assert_eq!(at(FROM_BEGINNING).lag((Some(10), Some(100))), Some(90));
+        assert_eq!(at(FROM_BEGINNING).lag((None, Some(100))), None);
+        assert_eq!(at(120).lag((Some(0), Some(100))), Some(0));
+        assert_eq!(at(5).lag((Some(0), None)), None);
     }
 }

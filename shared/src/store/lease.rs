@@ -7,6 +7,8 @@
 //! `Condition::Version(epoch)` can never pass again after a release and a re-acquire
 //! (a deleted item would restart at version 1: the ABA problem).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -137,6 +139,33 @@ impl Store {
             epoch: item.version,
             expires_at_ms: body.expires_at_ms,
         }))
+    }
+
+    /// Every slot's lease of the task, by slot, in one query: slots never held have none.
+    pub async fn leases(&self, task_id: &str) -> Result<BTreeMap<u32, Lease>> {
+        let mut leases = BTreeMap::new();
+        for item in self.query_all(&task_pk(task_id), "lease#").await? {
+            let Some(slot) = item
+                .key
+                .sk
+                .strip_prefix("lease#")
+                .and_then(|s| s.parse().ok())
+            else {
+                continue;
+            };
+            let body: LeaseBody = decode(&item)?;
+            leases.insert(
+                slot,
+                Lease {
+                    task_id: task_id.to_owned(),
+                    slot,
+                    owner: body.owner,
+                    epoch: item.version,
+                    expires_at_ms: body.expires_at_ms,
+                },
+            );
+        }
+        Ok(leases)
     }
 
     /// Extends the lease; fails with `Fenced` once it was released or another worker has
