@@ -41,6 +41,11 @@ sasl_password=ksync-secret
 target_port="${KSYNC_TARGET_PORT:-29092}"
 target_controller_port="${KSYNC_TARGET_CONTROLLER_PORT:-29093}"
 dynamodb_port="${KSYNC_DYNAMODB_PORT:-18000}"
+# A third cluster, the source of the Lambda end-to-end test alone: its task syncs group
+# offsets, which needs the all-topics range, so no other test's topics may be there.
+lambda_port="${KSYNC_LAMBDA_PORT:-39092}"
+lambda_controller_port="${KSYNC_LAMBDA_CONTROLLER_PORT:-39093}"
+lambda_sasl_port="${KSYNC_LAMBDA_SASL_PORT:-39094}"
 kafka_lib="$cache/lib/kafka"
 dynamodb_lib="$cache/lib/dynamodb"
 
@@ -207,9 +212,11 @@ up() {
   fetch "$here/maven/dynamodb/pom.xml" "$dynamodb_lib"
   start_kafka fresh source "$source_port" "$source_controller_port" false "$source_sasl_port"
   start_kafka fresh target "$target_port" "$target_controller_port" true
+  start_kafka fresh lambda "$lambda_port" "$lambda_controller_port" true "$lambda_sasl_port"
   start_dynamodb
   wait_for_port "kafka source" "$source_port" "$run/kafka-source/pid" "$run/kafka-source/server.log"
   wait_for_port "kafka target" "$target_port" "$run/kafka-target/pid" "$run/kafka-target/server.log"
+  wait_for_port "kafka lambda" "$lambda_port" "$run/kafka-lambda/pid" "$run/kafka-lambda/server.log"
   wait_for_port "dynamodb local" "$dynamodb_port" "$run/dynamodb/pid" "$run/dynamodb/stdout.log"
 }
 
@@ -261,6 +268,7 @@ cluster_name() {
 down() {
   stop "kafka source" "$run/kafka-source/pid" "$run/kafka-source/server.properties"
   stop "kafka target" "$run/kafka-target/pid" "$run/kafka-target/server.properties"
+  stop "kafka lambda" "$run/kafka-lambda/pid" "$run/kafka-lambda/server.properties"
   stop "dynamodb local" "$run/dynamodb/pid" "-Dksync.dynamodb=$run/dynamodb"
 }
 
@@ -268,6 +276,7 @@ status() {
   local all=0
   for entry in "kafka source|$run/kafka-source/pid|$run/kafka-source/server.properties" \
     "kafka target|$run/kafka-target/pid|$run/kafka-target/server.properties" \
+    "kafka lambda|$run/kafka-lambda/pid|$run/kafka-lambda/server.properties" \
     "dynamodb local|$run/dynamodb/pid|-Dksync.dynamodb=$run/dynamodb"; do
     IFS='|' read -r name pidfile marker <<<"$entry"
     if running "$pidfile" "$marker"; then
@@ -287,6 +296,8 @@ export KSYNC_SOURCE_SASL_BOOTSTRAP=127.0.0.1:$source_sasl_port
 export KSYNC_SASL_USER=$sasl_user
 export KSYNC_SASL_PASSWORD=$sasl_password
 export KSYNC_TARGET_BOOTSTRAP=127.0.0.1:$target_port
+export KSYNC_LAMBDA_BOOTSTRAP=127.0.0.1:$lambda_port
+export KSYNC_LAMBDA_SASL_BOOTSTRAP=127.0.0.1:$lambda_sasl_port
 export DYNAMODB_ENDPOINT=http://127.0.0.1:$dynamodb_port
 EOF
 }

@@ -56,6 +56,16 @@ if ! "$venv/bin/python" -c 'import playwright' 2>/dev/null; then
   "$venv/bin/pip" install -q --disable-pip-version-check playwright
 fi
 
+# AWS's Lambda runtime interface emulator runs each function's binary in the Lambda
+# harness (tests/support/lambda.rs), from the Go module proxy.
+rie_version=v0.0.0-20261030222936-bef5c4ba774d
+if [[ ! -x "$cache/bin/aws-lambda-rie" ]]; then
+  command -v go >/dev/null || { log "go is missing: install Go first"; exit 1; }
+  log "installing aws-lambda-rie $rie_version into $cache/bin"
+  GOBIN="$cache/bin" go install \
+    "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$rie_version"
+fi
+
 # moto's server mode is the Secrets Manager endpoint of the Lambda harness (the one AWS
 # API with no local build).
 if [[ ! -x "$venv/bin/moto_server" ]]; then

@@ -7,6 +7,7 @@ pub mod copies;
 pub mod copy_task;
 pub mod groups;
 pub mod http;
+pub mod lambda;
 pub mod local;
 pub mod local_dynamodb;
 pub mod records;
@@ -85,6 +86,15 @@ pub async fn fresh_store(kind: StoreKind) -> kafka_sync::store::Store {
             Store::new(Arc::new(backend))
         }
     }
+}
+
+/// A port nothing listens on now, for a server a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A folder for this test run's files.

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::free_port;
 use crate::http::Client;
 
 pub const TOKEN: &str = "local-process-token";
@@ -19,14 +20,6 @@ pub fn binary() -> PathBuf {
     assert!(status.success());
     let deps = std::env::current_exe().unwrap();
     deps.parent().unwrap().parent().unwrap().join("kafka-sync")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 pub struct Local {

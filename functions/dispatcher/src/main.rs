@@ -2,7 +2,7 @@
 //! invokes the replicator asynchronously for every slot with something to copy that no
 //! live worker holds.
 
-use kafka_sync::lambda::{Dispatched, Replicator, dispatch};
+use kafka_sync::lambda::{Replicator, dispatch};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     let replicator = Replicator::from_env().await?;
     lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
         let (services, replicator) = (services.clone(), replicator.clone());
-        async move { Ok::<Dispatched, Error>(dispatch(&services, &replicator).await?) }
+        async move { dispatch(&services, &replicator).await }
     }))
     .await
 }
