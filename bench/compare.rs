@@ -137,21 +137,7 @@ fn env_parse<T: std::str::FromStr>(name: &str) -> Option<T> {
 
 /// The release `kafka-sync` binary, built beside this benchmark.
 fn release_binary() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "-q",
-            "--release",
-            "-p",
-            "kafka-sync",
-            "--bin",
-            "kafka-sync",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "building kafka-sync failed");
-    let deps = std::env::current_exe().unwrap();
-    deps.parent().unwrap().parent().unwrap().join("kafka-sync")
+    harness::cargo_build(&["kafka-sync"]).join("kafka-sync")
 }
 
 fn machine() -> String {

@@ -10,9 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use harness::records::{create_topics, produce};
-use harness::task::TENANT;
+use harness::task::{TENANT, add_connection, add_live_connection};
 use harness::{StoreKind, fresh_store, unique_name};
-use kafka_sync::connection::ConnectionRecord;
 use kafka_sync::dispatcher::slots_to_start;
 use kafka_sync::kafka::ClusterAccess;
 use kafka_sync::lifecycle::TaskRecord;
@@ -26,45 +25,6 @@ const TASKS: usize = 150;
 const UNREACHABLE: usize = 5;
 const TOPICS: usize = 5;
 const PARTITIONS: i32 = 4;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Stores a connection to `access` as the API would after discovering `brokers` and
-/// `cluster_id` there; returns its id.
-async fn connection(
-    services: &Services,
-    access: ClusterAccess,
-    brokers: Vec<String>,
-    cluster_id: String,
-) -> String {
-    let record = ConnectionRecord {
-        id: uuid::Uuid::new_v4().simple().to_string(),
-        name: unique_name("c"),
-        bootstrap: access.bootstrap,
-        security: access.security,
-        brokers,
-        cluster_id,
-        created_at: chrono::Utc::now(),
-        secret_ref: None,
-    };
-    services
-        .store
-        .create_connection(TENANT, &record)
-        .await
-        .unwrap();
-    record.id
-}
-
-/// A connection to a cluster that is reachable now.
-async fn live_connection(services: &Services, access: ClusterAccess) -> String {
-    let described = access.describe(Duration::from_secs(30)).await.unwrap();
-    connection(services, access, described.brokers, described.cluster_id).await
-}
 
 /// A running messages task over `topic`, its start positions seeded when `seeded`
 /// (as the API does at create; a source that is gone now cannot give them).
@@ -89,7 +49,7 @@ async fn task(services: &Services, source: &str, target: &str, topic: &str, seed
 
 #[tokio::main]
 async fn main() {
-    let rounds = env_or("BENCH_ROUNDS", 5);
+    let rounds = harness::setting::<usize>("BENCH_ROUNDS", 5);
     let services = Services {
         store: fresh_store(StoreKind::DynamoDb).await,
         secrets: Arc::new(LocalSecrets::from_key(&[3; 32])),
@@ -100,8 +60,8 @@ async fn main() {
     for topic in &topics {
         produce(&harness::source(), topic, PARTITIONS, 0, 100, 100).await;
     }
-    let source = live_connection(&services, harness::source()).await;
-    let target = live_connection(&services, harness::target()).await;
+    let source = add_live_connection(&services, harness::source()).await;
+    let target = add_live_connection(&services, harness::target()).await;
     // A port that was free a moment ago: connections to it are refused, as to a cluster
     // that is gone.
     let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -110,7 +70,7 @@ async fn main() {
         .unwrap()
         .port();
     let dead_bootstrap = format!("127.0.0.1:{dead_port}");
-    let dead = connection(
+    let dead = add_connection(
         &services,
         ClusterAccess::plaintext(dead_bootstrap.clone()),
         vec![dead_bootstrap],

@@ -23,17 +23,10 @@ const SCHEDULE_GB: f64 = 0.25;
 const PARTITIONS: i32 = 4;
 const VALUE_BYTES: usize = 1024;
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() {
-    let records = env_or("BENCH_RECORDS", 200_000);
-    let idle_rounds = env_or("BENCH_IDLE_ROUNDS", 10);
+    let records = harness::setting::<u64>("BENCH_RECORDS", 200_000);
+    let idle_rounds = harness::setting::<u64>("BENCH_IDLE_ROUNDS", 10);
     let lambda = Lambda::start(Duration::from_secs(900), PARTITIONS as usize).await;
     let topic = unique_name("bench-lambda");
     create_topic(&source(), &topic, PARTITIONS).await;

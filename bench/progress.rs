@@ -7,19 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use harness::records::{create_topic, produce};
-use harness::task::{TENANT, instance_task};
-use harness::unique_name;
+use harness::task::{TENANT, lagging_task};
 use kafka_sync::progress::progress;
-use kafka_sync::topology::initial_checkpoints;
-use serde_json::{Value, json};
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use serde_json::Value;
 
 /// How many partitions an answer lists, over all its topics.
 fn partitions_listed(answer: &Value) -> usize {
@@ -33,47 +23,11 @@ fn partitions_listed(answer: &Value) -> usize {
 
 #[tokio::main]
 async fn main() {
-    let partitions = env_or("BENCH_PARTITIONS", 1000);
-    let calls = env_or("BENCH_PROGRESS_CALLS", 20);
-    let topic = unique_name("bench-progress");
+    let partitions = harness::setting::<usize>("BENCH_PARTITIONS", 1000);
+    let calls = harness::setting::<usize>("BENCH_PROGRESS_CALLS", 20);
     // The target topic exists as metadata sync would have made it, so the target's
     // watermarks are read too, as for a task that has been running.
-    for cluster in [harness::source(), harness::target()] {
-        create_topic(&cluster, &topic, partitions as i32).await;
-        // Producing waits for every partition's leader, which the watermarks need.
-        produce(
-            &cluster,
-            &topic,
-            partitions as i32,
-            0,
-            partitions as u64,
-            100,
-        )
-        .await;
-    }
-    let (services, task) = instance_task(
-        json!({"sync": "metadata+messages", "start_offset": "latest",
-            "topics": {"regex": format!("^{topic}$")}}),
-    )
-    .await;
-    let checkpoints = initial_checkpoints(&harness::source(), &task.spec)
-        .await
-        .unwrap();
-    services
-        .store
-        .seed_checkpoints(&task.id, &checkpoints)
-        .await
-        .unwrap();
-    // A record on every partition, after the checkpoints, so every partition has lag.
-    produce(
-        &harness::source(),
-        &topic,
-        partitions as i32,
-        0,
-        partitions as u64,
-        100,
-    )
-    .await;
+    let (services, task, _) = lagging_task("bench-progress", partitions, true).await;
 
     let mut times: Vec<Duration> = Vec::new();
     let mut answer = Value::Null;

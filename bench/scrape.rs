@@ -6,63 +6,17 @@
 
 use std::time::{Duration, Instant};
 
-use harness::records::{create_topic, produce};
-use harness::task::instance_task;
-use harness::unique_name;
+use harness::task::lagging_task;
 use kafka_sync::metrics::{Scope, render};
-use kafka_sync::topology::initial_checkpoints;
-use serde_json::json;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main]
 async fn main() {
-    let partitions = env_or("BENCH_PARTITIONS", 1000);
-    let scrapes = env_or("BENCH_SCRAPES", 20);
-    let topic = unique_name("bench-scrape");
-    create_topic(&harness::source(), &topic, partitions as i32).await;
-    // Records on every partition before the checkpoints too: producing waits for every
-    // partition's leader, which the checkpoints' watermarks need.
-    produce(
-        &harness::source(),
-        &topic,
-        partitions as i32,
-        0,
-        partitions as u64,
-        100,
-    )
-    .await;
-    let (services, task) = instance_task(
-        json!({"sync": "metadata+messages", "start_offset": "latest",
-            "topics": {"regex": format!("^{topic}$")}}),
-    )
-    .await;
-    let checkpoints = initial_checkpoints(&harness::source(), &task.spec)
-        .await
-        .unwrap();
-    services
-        .store
-        .seed_checkpoints(&task.id, &checkpoints)
-        .await
-        .unwrap();
-    // A record on every partition, after the checkpoints, so every partition has lag.
-    produce(
-        &harness::source(),
-        &topic,
-        partitions as i32,
-        0,
-        partitions as u64,
-        100,
-    )
-    .await;
-
+    let partitions = harness::setting::<usize>("BENCH_PARTITIONS", 1000);
+    let scrapes = harness::setting::<usize>("BENCH_SCRAPES", 20);
+    let (services, task, _) = lagging_task("bench-scrape", partitions, false).await;
     // The source's part of a scrape on its own: both ListOffsets requests.
-    let partitions_of_task: Vec<_> = checkpoints.iter().map(|(p, _)| p.clone()).collect();
+    let checkpoints = services.store.checkpoints(&task.id).await.unwrap();
+    let partitions_of_task: Vec<_> = checkpoints.into_keys().collect();
     let started = Instant::now();
     let bounds = harness::source()
         .log_bounds(partitions_of_task, Duration::from_secs(30))

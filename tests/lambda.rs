@@ -11,24 +11,14 @@ use harness::copies::assert_all_copied;
 use harness::groups::{commit_on, offsets_on};
 use harness::lambda::Lambda;
 use harness::records::{create_topic, produce, read_all};
-use harness::{source, target, unique_name};
-use kafka_sync::kafka::{ClusterAccess, TIMEOUT};
+use harness::{env_or, lambda_source, source, target, unique_name};
+use kafka_sync::kafka::TIMEOUT;
 use kafka_sync::kafka_admin::GroupOffset;
 use serde_json::{Value, json};
 
 /// The replicator's timeout in the hand-over test: short, so invocations reach their
 /// deadline (10 s of copying after the 2 s reserve) and the next one takes over.
 const SHORT_TIMEOUT: Duration = Duration::from_secs(12);
-
-/// The cluster only the hand-over test uses as its source (`scripts/services.sh`): its
-/// task syncs group offsets, which takes the all-topics range.
-fn lambda_source() -> ClusterAccess {
-    ClusterAccess::plaintext(env_or("KSYNC_LAMBDA_BOOTSTRAP", "127.0.0.1:39092"))
-}
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
 
 /// A connection body for the SASL/SCRAM listener at `bootstrap`.
 fn sasl_connection(bootstrap: &str) -> Value {

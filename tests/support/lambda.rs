@@ -397,21 +397,15 @@ fn schedule_event() -> Value {
     })
 }
 
-/// The five function binaries, built on demand in this binary's profile (a benchmark's
-/// is release); the folder they are in.
+/// The five function binaries, built on demand; the folder they are in.
 fn function_binaries() -> PathBuf {
-    let deps = std::env::current_exe().unwrap();
-    let folder = deps.parent().unwrap().parent().unwrap().to_path_buf();
-    let release = folder.file_name().is_some_and(|name| name == "release");
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-q"])
-        .args(release.then_some("--release"))
-        .args(["-p", "api", "-p", "dispatcher", "-p", "metadata-sync"])
-        .args(["-p", "offset-sync", "-p", "replicator"])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    folder
+    crate::cargo_build(&[
+        "api",
+        "dispatcher",
+        "metadata-sync",
+        "offset-sync",
+        "replicator",
+    ])
 }
 
 fn cache_dir() -> PathBuf {

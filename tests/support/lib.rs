@@ -28,6 +28,13 @@ pub fn target() -> ClusterAccess {
     ClusterAccess::plaintext(env_or("KSYNC_TARGET_BOOTSTRAP", "127.0.0.1:29092"))
 }
 
+/// The cluster only the Lambda end-to-end test uses as its source
+/// (`KSYNC_LAMBDA_BOOTSTRAP`, default 127.0.0.1:39092): its task syncs group offsets,
+/// which takes the all-topics range.
+pub fn lambda_source() -> ClusterAccess {
+    ClusterAccess::plaintext(env_or("KSYNC_LAMBDA_BOOTSTRAP", "127.0.0.1:39092"))
+}
+
 /// DynamoDB Local's address (`DYNAMODB_ENDPOINT`, default http://127.0.0.1:18000).
 pub fn dynamodb_endpoint() -> String {
     env_or("DYNAMODB_ENDPOINT", "http://127.0.0.1:18000")
@@ -59,8 +66,32 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}-{n}-{}", std::process::id(), &random[..8])
 }
 
-fn env_or(name: &str, default: &str) -> String {
+pub fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+/// A benchmark's setting from the environment, `default` when unset or not a `T`.
+pub fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Builds `packages` in the profile of the running test or benchmark (a benchmark's is
+/// release) and returns the folder their binaries are in, beside this one's.
+pub fn cargo_build(packages: &[&str]) -> std::path::PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let folder = deps.parent().unwrap().parent().unwrap().to_path_buf();
+    let release = folder.file_name().is_some_and(|name| name == "release");
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "-q"])
+        .args(release.then_some("--release"))
+        .args(packages.iter().flat_map(|p| ["-p", p]))
+        .status()
+        .unwrap();
+    assert!(status.success(), "building {packages:?} failed");
+    folder
 }
 
 /// The two store backends every store and API test runs on.

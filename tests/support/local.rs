@@ -13,13 +13,7 @@ pub const TOKEN: &str = "local-process-token";
 
 /// The `kafka-sync` binary, built on demand beside this test's own binary.
 pub fn binary() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "kafka-sync", "--bin", "kafka-sync"])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deps = std::env::current_exe().unwrap();
-    deps.parent().unwrap().parent().unwrap().join("kafka-sync")
+    crate::cargo_build(&["kafka-sync"]).join("kafka-sync")
 }
 
 pub struct Local {
