@@ -3,7 +3,8 @@
 //! same run. Writes the figures as JSON for `bench/report.py`.
 //! Run everything with `bench/run.sh`. Environment: BENCH_OUT (results file, default
 //! bench/results.json), BENCH_SCALE (multiplies every record count, default 1),
-//! BENCH_ONLY (comma-separated workload ids, plus `latency`), KAFKA_SYNC_CACHE (where
+//! BENCH_ONLY (comma-separated workload ids, plus `latency` and `new-topic`), BENCH_TOOLS
+//! (comma-separated: kafka-sync, kafka-sync-dynamodb, mirrormaker2), KAFKA_SYNC_CACHE (where
 //! the services script keeps the Kafka jars MirrorMaker 2 runs from).
 
 use std::collections::VecDeque;
@@ -31,7 +32,13 @@ const LATENCY_RATE: u64 = 5_000;
 const LATENCY_SECONDS: u64 = 20;
 const LATENCY_WARMUP: u64 = 200;
 const LATENCY_PARTITIONS: i32 = 8;
-const TOOLS: [&str; 2] = ["kafka-sync", "mirrormaker2"];
+/// kafka-sync on its embedded store and on DynamoDB Local, and MirrorMaker 2.
+const TOOLS: [&str; 3] = ["kafka-sync", "kafka-sync-dynamodb", "mirrormaker2"];
+/// How often the target is sampled until it holds its first record.
+const FIRST_SAMPLE_EVERY: Duration = Duration::from_millis(10);
+/// How long a topic created on the source while kafka-sync runs may take to reach the
+/// target before the measurement gives up.
+const NEW_TOPIC_LIMIT: Duration = Duration::from_secs(60);
 
 struct Workload {
     id: &'static str,
@@ -119,6 +126,12 @@ async fn main() {
     } else {
         Value::Null
     };
+    let new_topic = if wanted("new-topic") {
+        eprintln!("[bench] a topic created while kafka-sync runs");
+        run_new_topic(&binary).await
+    } else {
+        Value::Null
+    };
     let report = json!({
         "generated_at": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         "machine": machine(),
@@ -126,9 +139,18 @@ async fn main() {
         "command": "bench/run.sh",
         "workloads": results,
         "latency": latency,
+        "new_topic": new_topic,
     });
     std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap() + "\n").unwrap();
     eprintln!("[bench] wrote {}", out.display());
+}
+
+/// The tools to run: BENCH_TOOLS (comma-separated), else every one of `TOOLS`.
+fn chosen_tools() -> impl Iterator<Item = &'static str> {
+    let only = std::env::var("BENCH_TOOLS").ok();
+    TOOLS
+        .into_iter()
+        .filter(move |t| only.as_ref().is_none_or(|o| o.split(',').any(|w| w == *t)))
 }
 
 fn env_parse<T: std::str::FromStr>(name: &str) -> Option<T> {
@@ -203,7 +225,7 @@ async fn run_workload(workload: &Workload, binary: &Path) -> Value {
     );
 
     let mut tools = serde_json::Map::new();
-    for tool in TOOLS {
+    for tool in chosen_tools() {
         let figures = match run_tool(tool, binary, workload, &prefix, &topics, &group).await {
             Ok(run) => run.figures(workload),
             Err(error) => json!({ "error": error }),
@@ -230,7 +252,12 @@ async fn run_workload(workload: &Workload, binary: &Path) -> Value {
 /// What one tool did on one workload.
 struct ToolRun {
     seconds: f64,
+    /// From the create call (MirrorMaker 2: from its start) to the first record on the
+    /// target.
+    first_record_s: f64,
     series: Vec<(f64, u64)>,
+    /// kafka-sync's store write requests during the run (`/metrics`).
+    store_writes: Option<u64>,
     usage: Usage,
     offsets_synced_after_s: Option<f64>,
     offsets_reread: Option<u64>,
@@ -257,6 +284,9 @@ impl ToolRun {
             "steady_records_per_s": steady,
             "peak_rss_mib": self.usage.peak_rss_mib,
             "cpu_seconds": self.usage.cpu_seconds,
+            "cpu_seconds_per_million": self.usage.cpu_seconds * 1e6 / records,
+            "first_record_s": self.first_record_s,
+            "store_writes_per_million": self.store_writes.map(|w| w as f64 * 1e6 / records),
             "offsets_synced_after_s": self.offsets_synced_after_s,
             "offsets_reread": self.offsets_reread,
             "series": self.series,
@@ -283,7 +313,7 @@ async fn run_tool(
     )
     .await?;
     let pid = process.pid();
-    let (seconds, series) = watch_target(
+    let watched = watch_target(
         topics,
         workload.partitions,
         workload.records,
@@ -293,8 +323,13 @@ async fn run_tool(
     .await
     .map_err(|e| format!("{tool}: {e}; log in {}", process.log().display()))?;
     let mut run = ToolRun {
-        seconds,
-        series,
+        seconds: watched.seconds,
+        first_record_s: watched
+            .first
+            .duration_since(process.created())
+            .as_secs_f64(),
+        series: watched.series,
+        store_writes: None,
         usage: Usage::default(),
         offsets_synced_after_s: None,
         offsets_reread: None,
@@ -306,14 +341,23 @@ async fn run_tool(
         run.offsets_reread = reread;
     }
     run.usage = Usage::of(pid);
+    run.store_writes = process.store_writes().await;
     drop(process);
     Ok(run)
 }
 
 /// A tool running as a child process, stopped when dropped.
 enum Process {
-    KafkaSync { local: Local, home: PathBuf },
-    MirrorMaker { child: Child, dir: PathBuf },
+    KafkaSync {
+        local: Local,
+        home: PathBuf,
+        created: Instant,
+    },
+    MirrorMaker {
+        child: Child,
+        dir: PathBuf,
+        started: Instant,
+    },
 }
 
 impl Process {
@@ -322,6 +366,26 @@ impl Process {
             Process::KafkaSync { local, .. } => local.child.id(),
             Process::MirrorMaker { child, .. } => child.id(),
         }
+    }
+
+    /// When it was told what to copy: kafka-sync's create call, MirrorMaker 2's start
+    /// (its configuration is its command line).
+    fn created(&self) -> Instant {
+        match self {
+            Process::KafkaSync { created, .. } => *created,
+            Process::MirrorMaker { started, .. } => *started,
+        }
+    }
+
+    /// kafka-sync's store write requests so far, from its `/metrics`.
+    async fn store_writes(&self) -> Option<u64> {
+        let Process::KafkaSync { local, .. } = self else {
+            return None;
+        };
+        let (_, text) = local.call("GET", "/metrics", None).await;
+        text.lines()
+            .find_map(|l| l.strip_prefix("kafka_sync_store_writes_total "))
+            .and_then(|v| v.trim().parse().ok())
     }
 
     fn log(&self) -> PathBuf {
@@ -356,19 +420,32 @@ async fn start_tool(
     let dir = harness::scratch_dir().join(unique_name(&format!("bench-{tool}")));
     std::fs::create_dir_all(&dir).unwrap();
     match tool {
-        "kafka-sync" => start_kafka_sync(binary, &dir, regex, group.is_some()).await,
+        "kafka-sync" | "kafka-sync-dynamodb" => {
+            let local = spawn_kafka_sync(binary, &dir, tool == "kafka-sync-dynamodb").await;
+            start_kafka_sync(local, &dir, regex, group.is_some()).await
+        }
         _ => start_mirror_maker(&dir, regex, slots, group, sync_configs),
     }
 }
 
+/// `kafka-sync local`, on its embedded store or on a fresh DynamoDB Local table.
+async fn spawn_kafka_sync(binary: &Path, home: &Path, dynamodb: bool) -> Local {
+    let log = home.join("kafka-sync.log");
+    let args = ["--offset-interval", "2"];
+    if dynamodb {
+        let (table, _) = harness::local_dynamodb::fresh_table().await;
+        harness::local_dynamodb::start_logging(binary, home, &log, &table, &args, "warn").await
+    } else {
+        Local::start_logging(binary, home, &log, &args, "warn").await
+    }
+}
+
 async fn start_kafka_sync(
-    binary: &Path,
+    local: Local,
     home: &Path,
     regex: &str,
     offsets: bool,
 ) -> Result<Process, String> {
-    let log = home.join("kafka-sync.log");
-    let local = Local::start_logging(binary, home, &log, &["--offset-interval", "2"], "warn").await;
     let ids = local.connect_both(["source", "target"]).await;
     // Group offsets are synced only with the all-topics range (DESIGN §3), so that task
     // copies every topic of the source: run on fresh clusters, only the bench's own.
@@ -377,6 +454,7 @@ async fn start_kafka_sync(
     } else {
         ("metadata+messages", json!({"regex": regex}))
     };
+    let created = Instant::now();
     local
         .expect(
             201,
@@ -392,6 +470,7 @@ async fn start_kafka_sync(
     Ok(Process::KafkaSync {
         local,
         home: home.to_path_buf(),
+        created,
     })
 }
 
@@ -465,6 +544,7 @@ appender.file.layout.pattern=[%d] %p %m (%c)%n
     );
     let classpath = format!("{}/lib/kafka/*", cache.display());
     // The heap the stock connect-mirror-maker.sh gives it.
+    let started = Instant::now();
     let child = Command::new("java")
         .args(["-Xms256M", "-Xmx2G", "-XX:+UseG1GC"])
         .arg(format!(
@@ -484,28 +564,47 @@ appender.file.layout.pattern=[%d] %p %m (%c)%n
     Ok(Process::MirrorMaker {
         child,
         dir: dir.to_path_buf(),
+        started,
     })
 }
 
+/// What the target's record count did while a tool copied.
+struct Watched {
+    /// Seconds from `started` until the target held every record.
+    seconds: f64,
+    /// When the first record was seen there.
+    first: Instant,
+    /// (seconds since `started`, records on the target).
+    series: Vec<(f64, u64)>,
+}
+
 /// Samples the target's record count until it holds `expected` records (or `limit`
-/// passes): the seconds since `started`, and the samples.
+/// passes); often until the first record is there, then every `SAMPLE_EVERY`.
 async fn watch_target(
     topics: &[String],
     partitions: i32,
     expected: u64,
     started: Instant,
     limit: Duration,
-) -> Result<(f64, Vec<(f64, u64)>), String> {
+) -> Result<Watched, String> {
     let topics = topics.to_vec();
     tokio::task::spawn_blocking(move || {
         let consumer: BaseConsumer = harness::target().client_config().create().unwrap();
         let mut series = Vec::new();
+        let mut first = None;
         loop {
             let count = record_count(&consumer, &topics, partitions);
             let at = started.elapsed();
             series.push((at.as_secs_f64(), count));
-            if count >= expected {
-                return Ok((at.as_secs_f64(), series));
+            if count > 0 {
+                first.get_or_insert_with(Instant::now);
+            }
+            if let (true, Some(first)) = (count >= expected, first) {
+                return Ok(Watched {
+                    seconds: at.as_secs_f64(),
+                    first,
+                    series,
+                });
             }
             if at > limit {
                 return Err(format!(
@@ -513,7 +612,11 @@ async fn watch_target(
                     limit.as_secs()
                 ));
             }
-            std::thread::sleep(SAMPLE_EVERY);
+            std::thread::sleep(if first.is_some() {
+                SAMPLE_EVERY
+            } else {
+                FIRST_SAMPLE_EVERY
+            });
         }
     })
     .await
@@ -818,7 +921,7 @@ fn now_micros() -> u64 {
 /// target appended it; its value starts with the moment it was produced.
 async fn run_latency(binary: &Path) -> Value {
     let mut tools = serde_json::Map::new();
-    for tool in TOOLS {
+    for tool in chosen_tools() {
         let figures = match latency_of(tool, binary).await {
             Ok(figures) => figures,
             Err(error) => json!({ "error": error }),
@@ -892,6 +995,54 @@ async fn latency_of(tool: &str, binary: &Path) -> Result<Value, String> {
         "peak_rss_mib": usage.peak_rss_mib,
         "cpu_seconds": usage.cpu_seconds,
     }))
+}
+
+/// How soon kafka-sync copies a topic created on the source after its task started:
+/// from the topic's creation to its first record on the target.
+async fn run_new_topic(binary: &Path) -> Value {
+    let mut tools = serde_json::Map::new();
+    for tool in chosen_tools().filter(|t| t.starts_with("kafka-sync")) {
+        let figures = match new_topic_of(tool, binary).await {
+            Ok(seconds) => json!({ "seconds": seconds }),
+            Err(error) => json!({ "error": error }),
+        };
+        eprintln!("[bench]   {tool}: {figures}");
+        tools.insert(tool.to_owned(), figures);
+    }
+    json!({ "tools": tools })
+}
+
+async fn new_topic_of(tool: &str, binary: &Path) -> Result<f64, String> {
+    let prefix = unique_name("bench-new");
+    let [first, later] = [0, 1].map(|i| vec![format!("{prefix}-{i}")]);
+    let one = Workload {
+        id: "new-topic",
+        title: String::new(),
+        records: 1,
+        record_bytes: 100,
+        topics: 1,
+        partitions: 1,
+        offsets: false,
+    };
+    create_topics(&harness::source(), &first, 1, &[]).await;
+    produce_records(&harness::source(), &first, &one, 1, None).await;
+    let process = start_tool(tool, binary, &format!("^{prefix}-[0-9]+$"), 1, None, true).await?;
+    let limit = NEW_TOPIC_LIMIT;
+    watch_target(&first, 1, 1, Instant::now(), limit)
+        .await
+        .map_err(|e| format!("{tool}: {e}; log in {}", process.log().display()))?;
+    let created = Instant::now();
+    create_topics(&harness::source(), &later, 1, &[]).await;
+    produce_records(&harness::source(), &later, &one, 1, None).await;
+    let watched = watch_target(&later, 1, 1, created, limit)
+        .await
+        .map_err(|e| format!("{tool}: {e}; log in {}", process.log().display()))?;
+    drop(process);
+    for topics in [&first, &later] {
+        delete_topics(&harness::source(), topics).await;
+        delete_topics(&harness::target(), topics).await;
+    }
+    Ok(watched.first.duration_since(created).as_secs_f64())
 }
 
 /// `total` records at LATENCY_RATE per second, sent in small groups every 2 ms, each

@@ -2,10 +2,10 @@
 # Regenerates bench/REPORT.md and bench/report.png from scratch: installs what is
 # missing, starts the two local Kafka clusters afresh (stopping any running ones, and
 # stopping them again at the end), then measures, one after the other on identical data, the pipe limit,
-# kafka-sync (`kafka-sync local`, embedded store) and MirrorMaker 2 (dedicated mode,
+# kafka-sync (`kafka-sync local` on its embedded store, then on DynamoDB Local) and MirrorMaker 2 (dedicated mode,
 # IdentityReplicationPolicy). Figures go to bench/results.json first.
 # Environment: BENCH_SCALE (multiplies every record count, default 1), BENCH_ONLY
-# (comma-separated workload ids: 1k, 100b, 20x4, offsets, latency).
+# (comma-separated workload ids: 1k, 100b, 20x4, offsets, latency, new-topic).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

@@ -107,9 +107,11 @@ pub async fn metadata_sync(
             if !is_due && !metadata_sync::has_new_topics(&services, &tenant, &task).await? {
                 return Ok(false);
             }
-            metadata_sync::run(&services, &tenant, &task)
-                .await
-                .map(|_| true)
+            let started = std::time::Instant::now();
+            metadata_sync::run(&services, &tenant, &task).await?;
+            let ms = started.elapsed().as_millis() as u64;
+            tracing::debug!(task = %task.id, ms, "metadata sync ran");
+            Ok::<_, metadata_sync::SyncError>(true)
         }
     })
     .await)

@@ -84,13 +84,14 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         secrets: Arc::new(secrets),
     };
     let stop = CancellationToken::new();
-    // Metadata sync wakes the dispatcher as soon as it has initialized a task, so its
-    // workers start without waiting for the next dispatch tick.
+    // A change through the API wakes metadata sync, which wakes the dispatcher as soon as
+    // it has initialized a task: a new task's workers start without waiting for a tick.
+    let changed = Arc::new(Notify::new());
     let initialized = Arc::new(Notify::new());
     let metadata = tokio::spawn(metadata_loop(
         state.clone(),
         Duration::from_secs(options.metadata_interval_secs),
-        initialized.clone(),
+        (changed.clone(), initialized.clone()),
         stop.clone(),
     ));
     let dispatcher = tokio::spawn(dispatch_loop(state.clone(), initialized, stop.clone()));
@@ -105,7 +106,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     } else {
         MetricsAccess::Authenticated
     };
-    let router = crate::api::router(state, Auth::Bearer(tokens()), metrics);
+    let router = crate::api::router(state, Auth::Bearer(tokens()), metrics).layer(
+        axum::middleware::from_fn(move |request, next| {
+            notify_changes(changed.clone(), request, next)
+        }),
+    );
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     let address = listener.local_addr()?;
     tracing::info!(listen = %address, "kafka-sync local is serving");
@@ -133,11 +138,26 @@ async fn shutdown_signal() {
     }
 }
 
-/// Initializes new tasks at once, and re-runs metadata sync every `interval`.
+/// Wakes `changed` after every request that changed something.
+async fn notify_changes(
+    changed: Arc<Notify>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let changes = request.method() != axum::http::Method::GET;
+    let response = next.run(request).await;
+    if changes && response.status().is_success() {
+        changed.notify_one();
+    }
+    response
+}
+
+/// Initializes new tasks at once (woken by `changed`, else every `METADATA_TICK`),
+/// wakes `initialized` when it did, and re-runs metadata sync every `interval`.
 async fn metadata_loop(
     services: Services,
     interval: Duration,
-    initialized: Arc<Notify>,
+    (changed, initialized): (Arc<Notify>, Arc<Notify>),
     stop: CancellationToken,
 ) {
     while !stop.is_cancelled() {
@@ -148,6 +168,7 @@ async fn metadata_loop(
         }
         tokio::select! {
             _ = tokio::time::sleep(METADATA_TICK) => {}
+            _ = changed.notified() => {}
             _ = stop.cancelled() => {}
         }
     }

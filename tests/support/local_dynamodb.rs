@@ -22,6 +22,18 @@ pub async fn fresh_table() -> (String, Store) {
 /// Starts `kafka-sync local --store dynamodb://<table>` with its home in `home`, logging
 /// at debug level into `log`, and with `args` added.
 pub async fn start(binary: &Path, home: &Path, log: &Path, table: &str, args: &[&str]) -> Local {
+    start_logging(binary, home, log, table, args, "debug").await
+}
+
+/// As [`start`], logging at `level` (`RUST_LOG`).
+pub async fn start_logging(
+    binary: &Path,
+    home: &Path,
+    log: &Path,
+    table: &str,
+    args: &[&str],
+    level: &str,
+) -> Local {
     let store = format!("dynamodb://{table}");
     let args = [&["--store", store.as_str()][..], args].concat();
     let env = [
@@ -32,5 +44,5 @@ pub async fn start(binary: &Path, home: &Path, log: &Path, table: &str, args: &[
         ("AWS_SECRET_ACCESS_KEY", "ksynclocal".to_owned()),
         ("AWS_REGION", "us-east-1".to_owned()),
     ];
-    Local::spawn(binary, home, log, &args, "debug", &env).await
+    Local::spawn(binary, home, log, &args, level, &env).await
 }

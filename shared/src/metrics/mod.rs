@@ -4,7 +4,7 @@
 //! - `gather`: what is read at scrape time from the store and the source (records
 //!   copied, lag, stalls, losses), so the replication path pays nothing for it;
 //! - `recorder`: what only this process sees (latency, checkpoint writes, errors,
-//!   offset-sync runs), recorded once per batch or event;
+//!   offset-sync runs, store writes), recorded once per batch or event;
 //! - `latency`: the latency histogram; `prometheus` and `emf`: the two encodings.
 
 pub mod emf;
@@ -19,7 +19,8 @@ pub use gather::{PartitionFigures, Scope, TaskFigures, TopicFigures, gather, tas
 pub use latency::{BOUNDS_MS, Histogram, LatencyTally};
 pub use prometheus::{CONTENT_TYPE, encode};
 pub use recorder::{
-    Copied, Figures, OffsetRuns, batch_settled, error, offset_sync_run, snapshot, started,
+    Copied, Figures, OffsetRuns, StoreWrites, batch_settled, error, offset_sync_run, snapshot,
+    started, store_written,
 };
 
 use crate::services::Services;

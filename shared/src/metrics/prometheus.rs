@@ -31,6 +31,7 @@ pub fn encode(tasks: Vec<TaskFigures>, recorded: &Figures) -> String {
         kept.errors.extend(of_task.errors);
         kept.offset_runs.extend(of_task.offset_runs);
     }
+    kept.store_writes = recorded.store_writes;
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Exposition {
         tasks,
@@ -294,6 +295,21 @@ impl Exposition {
                 }
                 Ok(())
             },
+        )?;
+        let (writes, unlabelled): (_, [(&str, &str); 0]) = (self.recorded.store_writes, []);
+        family(
+            encoder,
+            "kafka_sync_store_writes",
+            "Write requests this process made to the task store, every task's together (a checkpoint commit is one)",
+            MetricType::Counter,
+            |m| counter(m, &unlabelled, writes.requests),
+        )?;
+        family(
+            encoder,
+            "kafka_sync_store_items_written",
+            "Items those write requests wrote, deleted or checked",
+            MetricType::Counter,
+            |m| counter(m, &unlabelled, writes.items),
         )
     }
 }

@@ -29,6 +29,16 @@ pub struct OffsetRuns {
     pub groups: BTreeMap<String, u64>,
 }
 
+/// Writes this process made to the task store (DynamoDB or the embedded file), for
+/// what replication costs in store writes (a checkpoint commit is one request).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreWrites {
+    /// Write requests: each is applied whole or not at all.
+    pub requests: u64,
+    /// Items those requests wrote, deleted or checked.
+    pub items: u64,
+}
+
 /// Everything recorded, cumulative since the process started.
 #[derive(Clone, Debug, Default)]
 pub struct Figures {
@@ -40,6 +50,8 @@ pub struct Figures {
     /// Per (task, kind).
     pub errors: BTreeMap<(String, String), u64>,
     pub offset_runs: BTreeMap<String, OffsetRuns>,
+    /// For the whole process, every task's together.
+    pub store_writes: StoreWrites,
 }
 
 impl Figures {
@@ -50,6 +62,10 @@ impl Figures {
             checkpointed_at: BTreeMap::new(),
             errors: BTreeMap::new(),
             offset_runs: BTreeMap::new(),
+            store_writes: StoreWrites {
+                requests: 0,
+                items: 0,
+            },
         }
     }
 
@@ -62,6 +78,7 @@ impl Figures {
             checkpointed_at: clone_where(&self.checkpointed_at, |t| t.as_str() == task),
             errors: clone_where(&self.errors, keyed),
             offset_runs: clone_where(&self.offset_runs, |t| t.as_str() == task),
+            store_writes: StoreWrites::default(),
         }
     }
 }
@@ -125,6 +142,13 @@ pub fn batch_settled<'a>(
     for p in checkpointed {
         times.insert(p.clone(), now);
     }
+}
+
+/// A write request of `items` items reached the store.
+pub fn store_written(items: usize) {
+    let writes = &mut figures().store_writes;
+    writes.requests += 1;
+    writes.items += items as u64;
 }
 
 /// Something went wrong for `task` that someone may want to alert on.
@@ -203,6 +227,10 @@ impl Figures {
             checkpointed_at: self.checkpointed_at.clone(),
             errors,
             offset_runs,
+            store_writes: StoreWrites {
+                requests: self.store_writes.requests - earlier.store_writes.requests,
+                items: self.store_writes.items - earlier.store_writes.items,
+            },
         }
     }
 }

@@ -64,6 +64,10 @@ fn recorded() -> Figures {
     runs.groups.insert("synced".into(), 5);
     runs.groups.insert("active_on_target".into(), 1);
     figures.offset_runs.insert("t1".into(), runs);
+    figures.store_writes = StoreWrites {
+        requests: 12,
+        items: 30,
+    };
     figures
 }
 
@@ -81,6 +85,8 @@ fn sample(text: &str, series: &str) -> f64 {
 #[test]
 fn prometheus_text_has_every_figure_with_its_labels() {
     let text = encode(vec![task()], &recorded());
+    assert_eq!(sample(&text, "kafka_sync_store_writes_total"), 12.0);
+    assert_eq!(sample(&text, "kafka_sync_store_items_written_total"), 30.0);
     let t = r#"task="t1",topic="orders""#;
     assert_eq!(
         sample(&text, &format!("kafka_sync_records_copied_total{{{t}}}")),

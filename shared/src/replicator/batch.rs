@@ -115,9 +115,23 @@ pub struct Batch {
     pub tally: Tally,
     pub records: usize,
     pub bytes: usize,
+    /// Full at this many records or bytes (see `budget`).
+    limits: (usize, usize),
 }
 
 impl Batch {
+    /// An empty batch, full at `limits` (records, bytes).
+    pub fn with_limits(limits: (usize, usize)) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.records >= self.limits.0 || self.bytes >= self.limits.1
+    }
+
     /// Adds a sent record, and folds in every acknowledgement already there.
     pub fn sent(&mut self, record: InFlight, policy: OnRefusal) -> Result<(), WorkerError> {
         self.in_flight.push_back(record);

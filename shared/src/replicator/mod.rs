@@ -8,9 +8,11 @@
 //! - `worker`: the loop; `ownership`: taking partitions and checking them against the
 //!   source log; `batch`: when a checkpoint may advance; `send`: the producer and what
 //!   its answers mean; `resend`: finding the record of a refused batch the target
-//!   refuses; `handling`: processing and refusal policy; `clients`: settings.
+//!   refuses; `handling`: processing and refusal policy; `clients`: settings;
+//!   `budget`: how much all workers of a process hold unsettled.
 
 mod batch;
+mod budget;
 mod clients;
 mod handling;
 mod markers;
@@ -49,7 +51,8 @@ pub struct WorkerSettings {
     /// re-spread, `processing` or `on_error` may have been changed by a PATCH, and a
     /// stalled partition is tried again. Bounds how soon a live edit takes effect.
     pub reassign_every: Duration,
-    /// A batch is sent once it has this many records ...
+    /// A batch is sent once it has this many records ... (both limits are cut to the
+    /// worker's share of the process's in-flight budget: `budget`)
     pub batch_records: usize,
     /// ... or this many bytes ... Two unsettled batches per partition bound what a
     /// killed worker can duplicate (README "One owner per partition").

@@ -37,8 +37,7 @@ impl Worker<'_> {
         tokio::pin!(window);
         let mut read = Read::default();
         let origin = context.source_tag.as_slice();
-        while batch.records < self.settings.batch_records && batch.bytes < self.settings.batch_bytes
-        {
+        while !batch.is_full() {
             let message = tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,

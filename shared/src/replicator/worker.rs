@@ -11,6 +11,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use super::batch::{Batch, OnRefusal};
+use super::budget::Share;
 use super::handling::Handling;
 use super::send::{origin_tag, shared_producer};
 use super::{Worker, WorkerError, WorkerExit, consumer_config, kafka};
@@ -29,7 +30,7 @@ const INCOMPLETE_RECHECK: Duration = Duration::from_secs(1);
 /// How many sent batches may wait for their acknowledgements while the next is read.
 /// Checkpoints still follow in order, each only after its batch is acknowledged; what a
 /// killed worker copies again is at most this many batches and the one being read.
-const MAX_PENDING_BATCHES: usize = 1;
+pub(super) const MAX_PENDING_BATCHES: usize = 1;
 
 /// A target record's key and value, borrowed from the source record or its outputs; a
 /// null stays null.
@@ -207,7 +208,7 @@ impl Copying {
 
 /// What a running worker holds besides its context, for the steps that change it.
 struct Run<'a> {
-    consumer: &'a StreamConsumer,
+    consumer: &'a Arc<StreamConsumer>,
     producer: &'a Arc<FutureProducer>,
     handling: &'a mut Handling,
     copying: &'a mut Copying,
@@ -320,7 +321,7 @@ impl Worker<'_> {
         &self,
         lease: &Lease,
         context: &Context,
-        consumer: &StreamConsumer,
+        consumer: &Arc<StreamConsumer>,
         copying: &mut Copying,
         (fresh, complete): (Vec<Placed>, bool),
     ) -> Result<(), WorkerError> {
@@ -332,6 +333,7 @@ impl Worker<'_> {
             .map(|p| p.route.source.clone())
             .filter(|p| !copying.owned.contains_key(p))
             .collect();
+        learn_leaders(consumer, &new).await?;
         self.take(lease, context, new, &mut copying.owned).await?;
         copying.mine = fresh;
         copying.complete = complete;
@@ -345,19 +347,30 @@ impl Worker<'_> {
         deadline: Option<Instant>,
     ) -> Result<WorkerExit, WorkerError> {
         let store = &self.services.store;
+        let started = Instant::now();
         let Some(mut context) = self.context(None).await? else {
             return Ok(WorkerExit::NothingToDo);
         };
         let Some(routes) = self.my_routes(&context).await? else {
             return Ok(WorkerExit::NothingToDo);
         };
-        let consumer: StreamConsumer = consumer_config(&context.source, &self.task_id)
-            .create()
-            .map_err(kafka("consumer"))?;
+        let share = Share::claim();
+        let consumer: Arc<StreamConsumer> = Arc::new(
+            consumer_config(&context.source, &self.task_id)
+                .create()
+                .map_err(kafka("consumer"))?,
+        );
         let producer = shared_producer(&context.target)?;
         let mut copying = Copying::default();
         self.adopt(lease, &context, &consumer, &mut copying, routes)
             .await?;
+        tracing::debug!(
+            task = %self.task_id,
+            slot = self.slot,
+            partitions = copying.owned.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "worker took its partitions"
+        );
         let mut handling = Handling::of(&context.task.spec)?;
         let (mut renewed, mut rechecked) = (Instant::now(), Instant::now());
         let mut reported_kinds: HashSet<&'static str> = HashSet::new();
@@ -396,7 +409,7 @@ impl Worker<'_> {
                 }
             }
 
-            let mut batch = Batch::default();
+            let mut batch = Batch::with_limits(share.batch_limits(&self.settings));
             let read = self
                 .read_batch(
                     &context,
@@ -540,4 +553,29 @@ impl Worker<'_> {
             .await;
         Ok(())
     }
+}
+
+/// Has the consumer learn the leaders of `partitions`' topics before they are assigned:
+/// a partition assigned from the log start while its leader is unknown waits for
+/// librdkafka's fixed 500 ms offset-query retry, which a new task's first record would
+/// wait for too.
+async fn learn_leaders(
+    consumer: &Arc<StreamConsumer>,
+    partitions: &[PartitionRef],
+) -> Result<(), WorkerError> {
+    let topics: HashSet<String> = partitions.iter().map(|p| p.topic.clone()).collect();
+    if topics.is_empty() {
+        return Ok(());
+    }
+    let consumer = consumer.clone();
+    tokio::task::spawn_blocking(move || {
+        topics.iter().try_for_each(|topic| {
+            consumer
+                .fetch_metadata(Some(topic), TIMEOUT)
+                .map(drop)
+                .map_err(kafka("metadata"))
+        })
+    })
+    .await
+    .map_err(|e| WorkerError::Join(e.to_string()))?
 }

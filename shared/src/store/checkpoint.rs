@@ -372,7 +372,7 @@ impl Store {
             })
             .collect();
         for chunk in writes.chunks(CHUNK + 1) {
-            self.backend.write(chunk.to_vec()).await?;
+            self.write(chunk.to_vec()).await?;
         }
         Ok(())
     }
@@ -424,7 +424,7 @@ impl Store {
             })
             .collect();
         for chunk in deletes.chunks(CHUNK + 1) {
-            self.backend.write(chunk.to_vec()).await?;
+            self.write(chunk.to_vec()).await?;
         }
         Ok(())
     }
@@ -454,7 +454,7 @@ impl Store {
                 expires_at: None,
                 condition,
             };
-            match self.backend.write(vec![write]).await {
+            match self.write(vec![write]).await {
                 Ok(()) => return Ok(next),
                 Err(BackendError::ConditionFailed) => continue,
                 Err(e) => return Err(e.into()),

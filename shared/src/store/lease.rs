@@ -207,7 +207,7 @@ impl Store {
 
     /// Writes under `lease`: a failed condition means the lease is no longer held.
     pub(super) async fn fenced(&self, lease: &Lease, writes: Vec<Write>) -> Result<()> {
-        match self.backend.write(writes).await {
+        match self.write(writes).await {
             Err(BackendError::ConditionFailed) => Err(StoreError::Fenced {
                 task: lease.task_id.clone(),
                 slot: lease.slot,

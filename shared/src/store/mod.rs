@@ -159,6 +159,12 @@ impl Store {
         Self { backend }
     }
 
+    /// Every write goes through here, so `/metrics` counts what the store is asked to do.
+    async fn write(&self, writes: Vec<Write>) -> std::result::Result<(), BackendError> {
+        crate::metrics::store_written(writes.len());
+        self.backend.write(writes).await
+    }
+
     async fn counter(&self, key: Key) -> Result<Counter> {
         Ok(match self.backend.get(&key).await? {
             Some(item) => Counter {
@@ -200,7 +206,7 @@ impl Store {
     {
         for _ in 0..ATTEMPTS {
             let (writes, outcome) = attempt().await?;
-            match self.backend.write(writes).await {
+            match self.write(writes).await {
                 Err(BackendError::ConditionFailed) => continue,
                 Err(e) => return Err(e.into()),
                 Ok(()) => return Ok(outcome),
@@ -477,7 +483,7 @@ impl Store {
                     condition: Condition::Always,
                 })
                 .collect();
-            self.backend.write(writes).await?;
+            self.write(writes).await?;
         }
         Ok(())
     }
@@ -506,7 +512,7 @@ impl Store {
                     condition: Condition::Always,
                 })
                 .collect();
-            self.backend.write(writes).await?;
+            self.write(writes).await?;
         }
         Ok(())
     }

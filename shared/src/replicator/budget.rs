@@ -1,0 +1,73 @@
+//! The process's in-flight budget: how many records and bytes all its workers together
+//! may have read and not yet checkpointed. Each worker's batches are cut to its share,
+//! so memory stays about the same whether a process runs one worker (a Lambda
+//! invocation) or twenty (`kafka-sync local` on a 20-partition task).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::WorkerSettings;
+
+/// Records every worker of the process may hold unsettled, together. Each record held
+/// costs librdkafka's message, its place in a produce request and its delivery future
+/// (about 400 B beside its bytes). Measured at 100-byte records, 8 workers (issue 17):
+/// 64,000 peaked at 114 MiB RSS, 16,000 at 94 MiB, at the same rate.
+const RECORDS: usize = 32_000;
+/// Record bytes every worker of the process may hold unsettled, together; librdkafka
+/// holds each twice while it is in flight (its message and the produce request).
+const BYTES: usize = 32 * 1024 * 1024;
+/// The smallest batch a share cuts to: below it, checkpoint writes (one per batch)
+/// cost more than the memory saved.
+const MIN_RECORDS: usize = 500;
+const MIN_BYTES: usize = 256 * 1024;
+/// A worker holds at most this many batches unsettled: the one being read and the
+/// pending ones (`worker::MAX_PENDING_BATCHES`).
+const BATCHES_HELD: usize = super::worker::MAX_PENDING_BATCHES + 1;
+
+static WORKERS: AtomicUsize = AtomicUsize::new(0);
+
+/// A running worker's claim on the budget, given up when dropped.
+pub(super) struct Share;
+
+impl Share {
+    pub(super) fn claim() -> Share {
+        WORKERS.fetch_add(1, Ordering::Relaxed);
+        Share
+    }
+
+    /// The batch limits of one worker now: the settings', cut to an even share of the
+    /// budget among the workers running in this process.
+    pub(super) fn batch_limits(&self, settings: &WorkerSettings) -> (usize, usize) {
+        limits(settings, WORKERS.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        WORKERS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn limits(settings: &WorkerSettings, workers: usize) -> (usize, usize) {
+    let held = workers.max(1) * BATCHES_HELD;
+    (
+        settings
+            .batch_records
+            .min((RECORDS / held).max(MIN_RECORDS)),
+        settings.batch_bytes.min((BYTES / held).max(MIN_BYTES)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_shrink_with_the_workers_and_keep_a_floor() {
+        let settings = WorkerSettings::default();
+        // One worker (a Lambda invocation): the settings' own limits.
+        assert_eq!(limits(&settings, 1), (10_000, 16 * 1024 * 1024));
+        assert_eq!(limits(&settings, 8), (2_000, 2 * 1024 * 1024));
+        assert_eq!(limits(&settings, 20), (800, 838_860));
+        assert_eq!(limits(&settings, 200), (MIN_RECORDS, MIN_BYTES));
+    }
+}
