@@ -156,10 +156,12 @@ EOF
   else
     rm -rf "$dir/data"
     local cluster_id
+    # `--cluster-id=ID`, not `-t ID`: an id may start with '-' (base64url), which the
+    # tool's parser would take for an option.
     cluster_id="$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
     log "formatting kafka $name (cluster id $cluster_id)"
     java -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$kafka_lib/*" \
-      kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" "${scram_args[@]}" >"$dir/format.log" 2>&1 \
+      kafka.tools.StorageTool format --cluster-id="$cluster_id" -c "$dir/server.properties" "${scram_args[@]}" >"$dir/format.log" 2>&1 \
       || { cat "$dir/format.log" >&2; return 1; }
   fi
   log "starting kafka $name on 127.0.0.1:$port"
