@@ -1,6 +1,13 @@
-//! The librdkafka settings of a worker's clients.
+//! The librdkafka settings of a worker's clients, and how they learn a topic's metadata.
 
-use crate::kafka::ClusterAccess;
+use std::sync::Arc;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaResult;
+use rdkafka::producer::{FutureProducer, Producer};
+
+use super::{WorkerError, kafka};
+use crate::kafka::{ClusterAccess, TIMEOUT};
 
 /// The consumer settings of every worker. It reads by manual assignment from its own
 /// checkpoints; librdkafka wants a group for assign(), but it is never joined or
@@ -49,4 +56,41 @@ pub fn producer_config(target: &ClusterAccess) -> rdkafka::ClientConfig {
         // Kafka's default `socket.request.max.bytes` (100 MiB).
         .set("message.max.bytes", "104857600");
     config
+}
+
+/// A worker's client that can read one topic's metadata, which teaches it the topic's
+/// partitions and their leaders.
+pub(super) trait ReadsMetadata: Send + Sync + 'static {
+    fn read_metadata(&self, topic: &str) -> KafkaResult<()>;
+}
+
+impl ReadsMetadata for StreamConsumer {
+    fn read_metadata(&self, topic: &str) -> KafkaResult<()> {
+        self.fetch_metadata(Some(topic), TIMEOUT).map(drop)
+    }
+}
+
+impl ReadsMetadata for FutureProducer {
+    fn read_metadata(&self, topic: &str) -> KafkaResult<()> {
+        self.client().fetch_metadata(Some(topic), TIMEOUT).map(drop)
+    }
+}
+
+/// Has `client` read the metadata of each of `topics`, on a blocking thread (librdkafka
+/// waits for the answer).
+pub(super) async fn learn_topics<C: ReadsMetadata>(
+    client: &Arc<C>,
+    topics: Vec<String>,
+) -> Result<(), WorkerError> {
+    if topics.is_empty() {
+        return Ok(());
+    }
+    let client = client.clone();
+    tokio::task::spawn_blocking(move || {
+        topics
+            .iter()
+            .try_for_each(|topic| client.read_metadata(topic).map_err(kafka("metadata")))
+    })
+    .await
+    .map_err(|e| WorkerError::Join(e.to_string()))?
 }

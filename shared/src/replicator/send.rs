@@ -8,9 +8,9 @@ use rdkafka::message::{Headers, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::{WorkerError, clients::producer_config, kafka};
+use super::clients::{learn_topics, producer_config};
+use super::{WorkerError, kafka};
 use crate::kafka::ClusterAccess;
-use crate::kafka::TIMEOUT;
 
 /// The header every replicated record carries: the cluster it was copied from, as
 /// [`origin_tag`]. A record whose origin is the target itself is not copied back, so two
@@ -137,16 +137,7 @@ pub async fn send(
             {
                 record = returned;
                 refreshed = true;
-                let (producer, topic) = (producer.clone(), record.topic.to_owned());
-                tokio::task::spawn_blocking(move || {
-                    producer
-                        .client()
-                        .fetch_metadata(Some(&topic), TIMEOUT)
-                        .map(drop)
-                })
-                .await
-                .map_err(|e| WorkerError::Join(e.to_string()))?
-                .map_err(kafka("metadata"))?;
+                learn_topics(producer, vec![record.topic.to_owned()]).await?;
             }
             Err((e, _)) if error_code(&e).is_some_and(refused_for_good) => {
                 return Ok(Sent::Refused(e));

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::batch::{Batch, OnRefusal};
 use super::budget::Share;
+use super::clients::learn_topics;
 use super::handling::Handling;
 use super::send::{origin_tag, shared_producer};
 use super::{Worker, WorkerError, WorkerExit, consumer_config, kafka};
@@ -564,18 +565,5 @@ async fn learn_leaders(
     partitions: &[PartitionRef],
 ) -> Result<(), WorkerError> {
     let topics: HashSet<String> = partitions.iter().map(|p| p.topic.clone()).collect();
-    if topics.is_empty() {
-        return Ok(());
-    }
-    let consumer = consumer.clone();
-    tokio::task::spawn_blocking(move || {
-        topics.iter().try_for_each(|topic| {
-            consumer
-                .fetch_metadata(Some(topic), TIMEOUT)
-                .map(drop)
-                .map_err(kafka("metadata"))
-        })
-    })
-    .await
-    .map_err(|e| WorkerError::Join(e.to_string()))?
+    learn_topics(consumer, topics.into_iter().collect()).await
 }
