@@ -9,6 +9,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::assignment::{Assignment, Route};
+use crate::jobs::{Ended, within_budget};
 use crate::kafka::{ClusterAccess, TIMEOUT};
 use crate::lifecycle::{TaskRecord, TaskState};
 use crate::replicator::WorkerError;
@@ -115,36 +116,27 @@ where
     F: Fn(Services, String, TaskRecord) -> Fut,
     Fut: Future<Output = Result<Vec<usize>, WorkerError>> + Send + 'static,
 {
-    let mut asking = tokio::task::JoinSet::new();
-    for (tenant, task) in services.store.all_tasks().await? {
-        if task.state != TaskState::Running || !task.spec.copies_messages() {
-            continue;
-        }
-        let task_id = task.id.clone();
-        let picked = slots(services.clone(), tenant.clone(), task);
-        asking.spawn(async move {
-            (
-                tenant,
-                task_id,
-                tokio::time::timeout(TASK_BUDGET, picked).await,
-            )
-        });
-    }
+    let copying = services
+        .store
+        .all_tasks()
+        .await?
+        .into_iter()
+        .filter(|(_, task)| task.state == TaskState::Running && task.spec.copies_messages());
+    let asked = within_budget(copying, TASK_BUDGET, |tenant, task| {
+        slots(services.clone(), tenant, task)
+    });
     let mut found = Vec::new();
-    while let Some(joined) = asking.join_next().await {
-        let Ok((tenant, task_id, picked)) = joined else {
-            continue;
-        };
+    for (tenant, task_id, picked) in asked.await.into_iter().flatten() {
         match picked {
-            Ok(Ok(slots)) => found.extend(slots.into_iter().map(|slot| SlotRef {
+            Ended::Done(slots) => found.extend(slots.into_iter().map(|slot| SlotRef {
                 tenant: tenant.clone(),
                 task_id: task_id.clone(),
                 slot,
             })),
-            Ok(Err(e)) => {
+            Ended::Failed(e) => {
                 tracing::warn!(task = %task_id, error = %e, "cannot place the task's partitions")
             }
-            Err(_) => {
+            Ended::OverBudget => {
                 tracing::warn!(task = %task_id, "placing the task's partitions took too long")
             }
         }

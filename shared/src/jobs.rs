@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 
 use chrono::Utc;
 use serde::Serialize;
@@ -28,8 +28,50 @@ pub struct JobReport {
 /// every minute or more; this leaves the round room within the dispatcher's 55 s.
 pub const TASK_BUDGET: Duration = Duration::from_secs(45);
 
-/// Runs `job` on each task concurrently, each within [`TASK_BUDGET`]; a failure or a
-/// time-out counts against that task alone. A job says whether it had work to do.
+/// How one task's run ended in [`within_budget`].
+pub(crate) enum Ended<T, E> {
+    Done(T),
+    Failed(E),
+    OverBudget,
+}
+
+/// Runs `job` on each task concurrently, each within `budget`; a failure or a time-out
+/// holds up that task alone. Gives each task's tenant, id and how its run
+/// ended, or the join error of a run that panicked. The scheduled jobs and the
+/// dispatcher's rounds share it.
+pub(crate) async fn within_budget<F, Fut, T, E>(
+    tasks: impl IntoIterator<Item = (String, TaskRecord)>,
+    budget: Duration,
+    job: F,
+) -> Vec<Result<(String, String, Ended<T, E>), JoinError>>
+where
+    F: Fn(String, TaskRecord) -> Fut,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    let mut running = JoinSet::new();
+    for (tenant, task) in tasks {
+        let id = task.id.clone();
+        let run = job(tenant.clone(), task);
+        running.spawn(async move {
+            let ended = match tokio::time::timeout(budget, run).await {
+                Ok(Ok(done)) => Ended::Done(done),
+                Ok(Err(e)) => Ended::Failed(e),
+                Err(_) => Ended::OverBudget,
+            };
+            (tenant, id, ended)
+        });
+    }
+    let mut ended = Vec::new();
+    while let Some(joined) = running.join_next().await {
+        ended.push(joined);
+    }
+    ended
+}
+
+/// Runs `job` on each task (as [`within_budget`], within [`TASK_BUDGET`]) and counts what it did. A job says
+/// whether it had work to do.
 async fn each_task<F, Fut, E>(
     tasks: Vec<(String, TaskRecord)>,
     what: &'static str,
@@ -40,23 +82,17 @@ where
     Fut: Future<Output = Result<bool, E>> + Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
-    let mut running = JoinSet::new();
-    for (tenant, task) in tasks {
-        let id = task.id.clone();
-        let run = job(tenant, task);
-        running.spawn(async move { (id, tokio::time::timeout(TASK_BUDGET, run).await) });
-    }
     let mut report = JobReport::default();
-    while let Some(joined) = running.join_next().await {
+    for joined in within_budget(tasks, TASK_BUDGET, job).await {
         report.tasks += 1;
         match joined {
-            Ok((_, Ok(Ok(true)))) => {}
-            Ok((_, Ok(Ok(false)))) => report.tasks -= 1,
-            Ok((task, Ok(Err(e)))) => {
+            Ok((_, _, Ended::Done(true))) => {}
+            Ok((_, _, Ended::Done(false))) => report.tasks -= 1,
+            Ok((_, task, Ended::Failed(e))) => {
                 report.failed += 1;
                 tracing::warn!(task = %task, error = %e, "{what} failed");
             }
-            Ok((task, Err(_))) => {
+            Ok((_, task, Ended::OverBudget)) => {
                 report.failed += 1;
                 tracing::warn!(task = %task, "{what} took longer than its budget");
             }
