@@ -36,9 +36,9 @@ pub(crate) enum Ended<T, E> {
 }
 
 /// Runs `job` on each task concurrently, each within `budget`; a failure or a time-out
-/// holds up that task alone. Gives each task's tenant, id and how its run
-/// ended, or the join error of a run that panicked. The scheduled jobs and the
-/// dispatcher's rounds share it.
+/// holds up that task alone. Gives each task's tenant, id and how its run ended, or the
+/// join error of a run that panicked. The scheduled jobs and the dispatcher's rounds
+/// share it.
 pub(crate) async fn within_budget<F, Fut, T, E>(
     tasks: impl IntoIterator<Item = (String, TaskRecord)>,
     budget: Duration,
@@ -70,8 +70,8 @@ where
     ended
 }
 
-/// Runs `job` on each task (as [`within_budget`], within [`TASK_BUDGET`]) and counts what it did. A job says
-/// whether it had work to do.
+/// Runs `job` on each task (as [`within_budget`], within [`TASK_BUDGET`]) and counts
+/// what it did. A job says whether it had work to do.
 async fn each_task<F, Fut, E>(
     tasks: Vec<(String, TaskRecord)>,
     what: &'static str,
