@@ -4,8 +4,9 @@
 //! Run everything with `bench/run.sh`. Environment: BENCH_OUT (results file, default
 //! bench/results.json), BENCH_SCALE (multiplies every record count, default 1),
 //! BENCH_ONLY (comma-separated workload ids, plus `latency` and `new-topic`), BENCH_TOOLS
-//! (comma-separated: kafka-sync, kafka-sync-dynamodb, mirrormaker2), KAFKA_SYNC_CACHE (where
-//! the services script keeps the Kafka jars MirrorMaker 2 runs from).
+//! (comma-separated: kafka-sync, kafka-sync-dynamodb, mirrormaker2), BENCH_LOG (kafka-sync's
+//! `RUST_LOG`, default warn; its log is `kafka-sync.log` in the run's scratch directory),
+//! KAFKA_SYNC_CACHE (where the services script keeps the Kafka jars MirrorMaker 2 runs from).
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -432,11 +433,12 @@ async fn start_tool(
 async fn spawn_kafka_sync(binary: &Path, home: &Path, dynamodb: bool) -> Local {
     let log = home.join("kafka-sync.log");
     let args = ["--offset-interval", "2"];
+    let level = std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".to_owned());
     if dynamodb {
         let (table, _) = harness::local_dynamodb::fresh_table().await;
-        harness::local_dynamodb::start_logging(binary, home, &log, &table, &args, "warn").await
+        harness::local_dynamodb::start_logging(binary, home, &log, &table, &args, &level).await
     } else {
-        Local::start_logging(binary, home, &log, &args, "warn").await
+        Local::start_logging(binary, home, &log, &args, &level).await
     }
 }
 

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand};
 
+mod allocator;
+
 #[derive(Parser)]
 #[command(name = "kafka-sync", version, about)]
 struct Cli {
@@ -33,8 +35,14 @@ enum Command {
     },
 }
 
+fn main() -> anyhow::Result<()> {
+    // Before the runtime's threads start allocating.
+    allocator::tune();
+    run()
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     kafka_sync::telemetry::init();
     match Cli::parse().command {
         Command::Local {

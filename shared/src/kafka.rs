@@ -10,7 +10,11 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::shared_clients::SharedClients;
 use crate::store::PartitionRef;
+
+/// The metadata, watermark and offsets-for-times reads of each cluster share one client.
+static METADATA_CLIENTS: SharedClients<BaseConsumer> = SharedClients::new();
 
 /// How long one metadata, watermark or offsets-for-times request may take: every caller
 /// of [`ClusterAccess`]'s reads uses this one value. Well under the jobs' per-task
@@ -195,8 +199,7 @@ impl ClusterAccess {
     /// Connects through the one bootstrap broker and asks the cluster for its id and
     /// every broker it has, giving up after `timeout`.
     pub async fn describe(&self, timeout: Duration) -> Result<ClusterDescription, AccessError> {
-        let access = self.clone();
-        self.blocking(move || access.describe_blocking(timeout))
+        self.request(move |access, consumer| access.describe_blocking(consumer, timeout))
             .await
     }
 
@@ -206,9 +209,8 @@ impl ClusterAccess {
         topic: &str,
         timeout: Duration,
     ) -> Result<Option<usize>, AccessError> {
-        let (access, topic) = (self.clone(), topic.to_owned());
-        self.blocking(move || {
-            let consumer = access.consumer()?;
+        let topic = topic.to_owned();
+        self.request(move |access, consumer| {
             let metadata = consumer
                 .fetch_metadata(Some(&topic), timeout)
                 .map_err(access.failed("metadata"))?;
@@ -228,9 +230,8 @@ impl ClusterAccess {
         partition: i32,
         timeout: Duration,
     ) -> Result<i64, AccessError> {
-        let (access, topic) = (self.clone(), topic.to_owned());
-        self.blocking(move || {
-            let consumer = access.consumer()?;
+        let topic = topic.to_owned();
+        self.request(move |access, consumer| {
             let (_, high) = consumer
                 .fetch_watermarks(&topic, partition, timeout)
                 .map_err(access.failed("watermarks"))?;
@@ -254,10 +255,8 @@ impl ClusterAccess {
     /// Every topic with its partition count and replication factor, and the number of
     /// brokers, from one metadata request.
     pub async fn topics(&self, timeout: Duration) -> Result<ClusterTopics, AccessError> {
-        let access = self.clone();
-        self.blocking(move || {
-            let metadata = access
-                .consumer()?
+        self.request(move |access, consumer| {
+            let metadata = consumer
                 .fetch_metadata(None, timeout)
                 .map_err(access.failed("metadata"))?;
             let topics = metadata
@@ -288,9 +287,7 @@ impl ClusterAccess {
         partitions: Vec<PartitionRef>,
         timeout: Duration,
     ) -> Result<BTreeMap<PartitionRef, (i64, i64)>, AccessError> {
-        let access = self.clone();
-        self.blocking(move || {
-            let consumer = access.consumer()?;
+        self.request(move |access, consumer| {
             partitions
                 .into_iter()
                 .map(|p| {
@@ -316,16 +313,14 @@ impl ClusterAccess {
         ms: i64,
         timeout: Duration,
     ) -> Result<BTreeMap<PartitionRef, Option<i64>>, AccessError> {
-        let access = self.clone();
-        self.blocking(move || {
+        self.request(move |access, consumer| {
             let mut query = TopicPartitionList::new();
             for p in &partitions {
                 query
                     .add_partition_offset(&p.topic, p.partition, Offset::Offset(ms))
                     .map_err(access.failed("offsets-for-times query"))?;
             }
-            let found = access
-                .consumer()?
+            let found = consumer
                 .offsets_for_times(query, timeout)
                 .map_err(access.failed("offsets for times"))?;
             Ok(found
@@ -359,9 +354,7 @@ impl ClusterAccess {
         if partitions.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let access = self.clone();
-        self.blocking(move || {
-            let consumer = access.consumer()?;
+        self.request(move |access, consumer| {
             let list = |at: Offset| -> Result<BTreeMap<PartitionRef, Option<i64>>, AccessError> {
                 let mut query = TopicPartitionList::new();
                 for p in &partitions {
@@ -447,6 +440,25 @@ impl ClusterAccess {
         .await
     }
 
+    /// Runs `job` off the async runtime through the process's metadata client for this
+    /// cluster ([`SharedClients`]): made on first use, let go when a request fails.
+    async fn request<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&ClusterAccess, &BaseConsumer) -> Result<T, AccessError> + Send + 'static,
+    ) -> Result<T, AccessError> {
+        let access = self.clone();
+        self.blocking(move || {
+            let make = || {
+                access
+                    .client_config()
+                    .create()
+                    .map_err(access.failed("client"))
+            };
+            METADATA_CLIENTS.request(&access, make, |consumer| job(&access, consumer))
+        })
+        .await
+    }
+
     /// Runs blocking librdkafka calls off the async runtime.
     async fn blocking<T: Send + 'static>(
         &self,
@@ -471,12 +483,11 @@ impl ClusterAccess {
         }
     }
 
-    fn consumer(&self) -> Result<BaseConsumer, AccessError> {
-        self.client_config().create().map_err(self.failed("client"))
-    }
-
-    fn describe_blocking(&self, timeout: Duration) -> Result<ClusterDescription, AccessError> {
-        let consumer = self.consumer()?;
+    fn describe_blocking(
+        &self,
+        consumer: &BaseConsumer,
+        timeout: Duration,
+    ) -> Result<ClusterDescription, AccessError> {
         let metadata = consumer
             .fetch_metadata(None, timeout)
             .map_err(self.failed("metadata"))?;

@@ -22,6 +22,7 @@ pub mod progress;
 pub mod replicator;
 pub mod secrets;
 pub mod services;
+pub mod shared_clients;
 pub mod store;
 pub mod task;
 pub mod telemetry;

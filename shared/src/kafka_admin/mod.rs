@@ -9,7 +9,7 @@
 //! offsets for a group it is not a member of, and see whether a group has live members;
 //! rdkafka has none of these as admin operations.
 //!
-//! How it works: [`KafkaAdmin`] owns one dedicated librdkafka client handle. Every
+//! How it works: [`KafkaAdmin`] holds the process's librdkafka client for a cluster. Every
 //! operation runs on a blocking thread (so async callers never block the runtime): it
 //! creates a private result queue and admin options, submits the request, polls the queue
 //! until the result event arrives or the timeout passes, copies everything it needs out
@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::kafka::ClusterAccess;
+use crate::shared_clients::SharedClients;
 use ffi::NativeClient;
 use ops::{
     commit_group_offsets, describe_groups, group_offsets, list_groups, set_topic_configs, topic_ids,
@@ -89,9 +90,10 @@ pub enum AdminError {
     Other(String),
 }
 
-/// Kafka admin operations over one dedicated librdkafka client: consumer groups, topic
-/// configs and topic ids (named for all three, not only groups). Cheap to share: clone
-/// the `Arc` it is in, or call it from many tasks at once (each call has its own queue).
+/// Kafka admin operations over the process's librdkafka client for one cluster: consumer
+/// groups, topic configs and topic ids (named for all three, not only groups). Cheap to
+/// share: clone the `Arc` it is in, or call it from many tasks at once (each call has its
+/// own queue).
 pub struct KafkaAdmin {
     client: Arc<NativeClient>,
 }
@@ -103,11 +105,12 @@ impl std::fmt::Debug for KafkaAdmin {
 }
 
 impl KafkaAdmin {
-    /// A client for that cluster. It connects in the background; nothing is sent until
-    /// the first operation.
+    /// Admin operations on that cluster, through the process's admin client for it
+    /// ([`SharedClients`]). A new client connects in the background; nothing is sent
+    /// until the first operation.
     pub fn new(access: &ClusterAccess) -> Result<Self, AdminError> {
         Ok(Self {
-            client: Arc::new(NativeClient::new(access)?),
+            client: ADMIN_CLIENTS.get(access, |_| true, || NativeClient::new(access))?,
         })
     }
 
@@ -206,11 +209,23 @@ impl KafkaAdmin {
         job: impl FnOnce(&NativeClient) -> Result<T, AdminError> + Send + 'static,
     ) -> Result<T, AdminError> {
         let client = Arc::clone(&self.client);
-        tokio::task::spawn_blocking(move || job(&client))
+        let answer = tokio::task::spawn_blocking(move || job(&client))
             .await
-            .unwrap_or_else(|join| Err(join.into()))
+            .unwrap_or_else(|join| Err(join.into()));
+        if matches!(
+            answer,
+            Err(AdminError::Timeout | AdminError::Kafka { code: ..0, .. })
+        ) {
+            // The cluster did not answer (librdkafka's own errors are negative): the next
+            // user gets a new client, and one for a cluster that is gone is let go.
+            ADMIN_CLIENTS.forget(&self.client);
+        }
+        answer
     }
 }
+
+/// Every admin operation of the process on one cluster goes through one client.
+static ADMIN_CLIENTS: SharedClients<NativeClient> = SharedClients::new();
 
 /// Kafka error codes this module tells apart.
 const COORDINATOR_LOAD_IN_PROGRESS: i32 = 14;

@@ -65,44 +65,42 @@ impl Worker<'_> {
                 batch.tally.done(route, message.offset());
                 continue;
             };
-            let outputs = match handling {
-                Handling::Copy { .. } => vec![(message.key(), message.payload())],
-                Handling::Process { compiled, on_error } => {
-                    match compiled.run(message.key(), message.payload(), now_ms()) {
-                        Ok(outputs) => {
-                            self.send_outputs(
-                                producer, handling, copying, batch, &message, route, headers,
-                                &outputs, origin,
-                            )
-                            .await?;
-                            continue;
-                        }
-                        Err(error) => {
-                            let placed = &copying.reading[route];
-                            let decision = self
-                                .dispose(placed, &message, &error, on_error, reported_kinds)
-                                .await;
-                            match decision {
-                                Decision::Stop { reason } => {
-                                    read.failure = Some(reason);
-                                    break;
-                                }
-                                decision => {
-                                    self.dead_letter_or_discard(
-                                        producer, handling, batch, &message, route, headers,
-                                        decision,
-                                    )
-                                    .await?;
-                                    continue;
-                                }
+            if let Handling::Process { compiled, on_error } = handling {
+                match compiled.run(message.key(), message.payload(), now_ms()) {
+                    Ok(outputs) => {
+                        self.send_outputs(
+                            producer, handling, copying, batch, &message, route, headers, &outputs,
+                            origin,
+                        )
+                        .await?;
+                        continue;
+                    }
+                    Err(error) => {
+                        let placed = &copying.reading[route];
+                        let decision = self
+                            .dispose(placed, &message, &error, on_error, reported_kinds)
+                            .await;
+                        match decision {
+                            Decision::Stop { reason } => {
+                                read.failure = Some(reason);
+                                break;
+                            }
+                            decision => {
+                                self.dead_letter_or_discard(
+                                    producer, handling, batch, &message, route, headers, decision,
+                                )
+                                .await?;
+                                continue;
                             }
                         }
                     }
                 }
-            };
-            let placed = copying.reading[route].clone();
+            }
+            let placed = &copying.reading[route];
+            // The record itself, borrowed: copying costs no allocation of ours per record.
+            let copy: [KeyValue; 1] = [(message.key(), message.payload())];
             self.send_copy(
-                producer, handling, batch, &message, route, &placed, headers, &outputs, origin,
+                producer, handling, batch, &message, route, placed, headers, &copy, origin,
             )
             .await?;
         }

@@ -1,6 +1,6 @@
 //! Handing records to the target's producer, and what its answers mean.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
@@ -11,6 +11,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use super::clients::{learn_topics, producer_config};
 use super::{WorkerError, kafka};
 use crate::kafka::ClusterAccess;
+use crate::shared_clients::SharedClients;
 
 /// The header every replicated record carries: the cluster it was copied from, as
 /// [`origin_tag`]. A record whose origin is the target itself is not copied back, so two
@@ -88,21 +89,14 @@ pub fn copy_headers<H: Headers + ?Sized>(
 /// one client batches every partition's records into fewer, larger requests, with one
 /// bounded queue for the whole process. A producer that failed a delivery is replaced.
 pub fn shared_producer(target: &ClusterAccess) -> Result<Arc<FutureProducer>, WorkerError> {
-    let mut producers = PRODUCERS.lock().expect("producer cache poisoned");
-    producers.retain(|(_, producer)| producer.client().fatal_error().is_none());
-    if let Some((_, producer)) = producers.iter().find(|(access, _)| access == target) {
-        return Ok(producer.clone());
-    }
-    let producer: Arc<FutureProducer> = Arc::new(
-        producer_config(target)
-            .create()
-            .map_err(kafka("producer"))?,
-    );
-    producers.push((target.clone(), producer.clone()));
-    Ok(producer)
+    PRODUCERS.get(
+        target,
+        |producer| producer.client().fatal_error().is_none(),
+        || producer_config(target).create().map_err(kafka("producer")),
+    )
 }
 
-static PRODUCERS: Mutex<Vec<(ClusterAccess, Arc<FutureProducer>)>> = Mutex::new(Vec::new());
+static PRODUCERS: SharedClients<FutureProducer> = SharedClients::new();
 
 /// What handing a record to the producer came to.
 pub enum Sent {
