@@ -4,8 +4,6 @@ use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand};
 
-mod allocator;
-
 #[derive(Parser)]
 #[command(name = "kafka-sync", version, about)]
 struct Cli {
@@ -35,14 +33,8 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    // Before the runtime's threads start allocating.
-    allocator::tune();
-    run()
-}
-
 #[tokio::main]
-async fn run() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<()> {
     kafka_sync::telemetry::init();
     match Cli::parse().command {
         Command::Local {
