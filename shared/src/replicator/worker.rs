@@ -41,7 +41,7 @@ pub(super) type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
 pub(super) struct Context {
     pub(super) task: TaskRecord,
     pub(super) source: ClusterAccess,
-    /// The source's admin client, kept while the source's access stays the same.
+    /// The source's admin client.
     pub(super) admin: Arc<KafkaAdmin>,
     pub(super) target: ClusterAccess,
     /// The origin tags of both clusters (see `send::origin_tag`).
@@ -226,9 +226,8 @@ pub(super) struct Read {
 }
 
 impl Worker<'_> {
-    /// The task as it is in the store now, `None` unless running; `previous`'s admin
-    /// client serves again when the source is reached the same way.
-    async fn context(&self, previous: Option<&Context>) -> Result<Option<Context>, WorkerError> {
+    /// The task as it is in the store now, `None` unless running.
+    async fn context(&self) -> Result<Option<Context>, WorkerError> {
         let store = &self.services.store;
         let task = match store.get_task(&self.tenant, &self.task_id).await {
             Ok(task) => task,
@@ -258,10 +257,9 @@ impl Worker<'_> {
             .get_connection(&self.tenant, target_id)
             .await?
             .cluster_id;
-        let admin = match previous {
-            Some(previous) if previous.source == source => previous.admin.clone(),
-            _ => Arc::new(KafkaAdmin::new(&source).map_err(WorkerError::Admin)?),
-        };
+        // The process's admin client for the source: the same one while it is reached
+        // the same way (`shared_clients`).
+        let admin = Arc::new(KafkaAdmin::new(&source).map_err(WorkerError::Admin)?);
         Ok(Some(Context {
             task,
             admin,
@@ -349,7 +347,7 @@ impl Worker<'_> {
     ) -> Result<WorkerExit, WorkerError> {
         let store = &self.services.store;
         let started = Instant::now();
-        let Some(mut context) = self.context(None).await? else {
+        let Some(mut context) = self.context().await? else {
             return Ok(WorkerExit::NothingToDo);
         };
         let Some(routes) = self.my_routes(&context).await? else {
@@ -495,7 +493,7 @@ impl Worker<'_> {
         context: &mut Context,
         run: &mut Run<'_>,
     ) -> Result<Option<WorkerExit>, WorkerError> {
-        let fresh = match self.context(Some(context)).await? {
+        let fresh = match self.context().await? {
             Some(fresh) => self.my_routes(&fresh).await?.map(|routes| (fresh, routes)),
             None => None,
         };
