@@ -645,9 +645,15 @@ fn record_count(consumer: &BaseConsumer, topics: &[String], partitions: i32) -> 
         .sum()
 }
 
+/// How long the group's re-read count must stay unchanged to count as settled.
+const SETTLED: Duration = Duration::from_secs(6);
+
 /// Waits (up to a minute) until the group has a committed offset on the target for
 /// every partition and they stop moving: when that first held, and how many records a
 /// consumer of the group failing over would read again (end offset − committed).
+/// "Stopped moving" means unchanged for `SETTLED`, three of both tools' 2 s sync
+/// periods: two samples a second apart can fall within one period and see a count the
+/// next sync would still lower.
 async fn wait_group_offsets(
     group: &str,
     topics: &[String],
@@ -660,7 +666,7 @@ async fn wait_group_offsets(
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut first_complete = None;
-    let mut last = None;
+    let mut last: Option<(u64, Instant)> = None;
     while Instant::now() < deadline {
         let mut query = TopicPartitionList::new();
         for topic in topics {
@@ -691,15 +697,20 @@ async fn wait_group_offsets(
                         (high - o.unwrap()).max(0) as u64
                     })
                     .sum();
-                if reread == 0 || last == Some(reread) {
-                    return (first_complete, Some(reread));
+                match last {
+                    _ if reread == 0 => return (first_complete, Some(0)),
+                    Some((value, since)) if value == reread => {
+                        if since.elapsed() >= SETTLED {
+                            return (first_complete, Some(reread));
+                        }
+                    }
+                    _ => last = Some((reread, Instant::now())),
                 }
-                last = Some(reread);
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    (first_complete, last)
+    (first_complete, last.map(|(value, _)| value))
 }
 
 /// Peak resident memory and CPU time of a live process, from /proc.

@@ -288,7 +288,8 @@ async fn chaos_one_run() {
     );
     // The bound. A SIGKILL of the process re-copies, per partition, what its slot had
     // sent and not yet checkpointed: the batch waiting for acknowledgements and the one
-    // being read (MAX_PENDING_BATCHES = 1). A batch closes after its 200 ms window, so
+    // being read (MAX_PENDING_BATCHES = 1), and what was acknowledged in the second
+    // before (checkpoints are written at most a second apart). A batch closes after its 200 ms window, so
     // that is a fraction of a second of records, except while a slot drains a backlog:
     // then one batch (up to 10,000 records) can hold everything that piled up. The
     // largest backlog here is the target broker's outage (20-35 s), and the kill 2 s

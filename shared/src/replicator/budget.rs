@@ -1,5 +1,5 @@
 //! The process's in-flight budget: how many records and bytes all its workers together
-//! may have read and not yet checkpointed. Each worker's batches are cut to its share,
+//! may have read and the target not yet acknowledged. Each worker's batches are cut to its share,
 //! so memory stays about the same whether a process runs one worker (a Lambda
 //! invocation) or twenty (`kafka-sync local` on a 20-partition task).
 
@@ -15,10 +15,11 @@ const RECORDS: usize = 32_000;
 /// Record bytes every worker of the process may hold unsettled, together; librdkafka
 /// holds each twice while it is in flight (its message and the produce request).
 /// Measured at 1 KiB records, 8 workers (issue 17): 32 MiB peaked at 104 MiB RSS, 8 MiB
-/// at 67 MiB, at the same rate; the price is smaller batches, so more checkpoint writes.
+/// at 67 MiB, at the same rate; the price is smaller batches, which costs no store
+/// writes (those go by time: `checkpointing`).
 const BYTES: usize = 8 * 1024 * 1024;
-/// The smallest batch a share cuts to: below it, checkpoint writes (one per batch)
-/// cost more than the memory saved.
+/// The smallest batch a share cuts to: below it, settling a batch (its acknowledgements
+/// awaited, its tally) costs more than the memory saved.
 const MIN_RECORDS: usize = 500;
 const MIN_BYTES: usize = 256 * 1024;
 /// A worker holds at most this many batches unsettled: the one being read and the

@@ -46,7 +46,7 @@ pub fn producer_config(target: &ClusterAccess) -> rdkafka::ClientConfig {
         // librdkafka refuses to queue a record larger than this bound, however empty the
         // queue: it must allow the largest record a target accepts (as
         // `message.max.bytes` below). How much is queued is bounded by the workers
-        // instead: each sends at most two batches ahead of its checkpoint.
+        // instead: each has at most two batches unacknowledged.
         .set("queue.buffering.max.kbytes", "102400")
         .set("message.timeout.ms", "120000")
         // Keys land where the Java client's murmur2 partitioner puts them (DESIGN §3).

@@ -6,13 +6,15 @@
 //! stops copying it (DESIGN §3 "Ownership", "Delivery").
 //!
 //! - `worker`: the loop; `ownership`: taking partitions and checking them against the
-//!   source log; `batch`: when a checkpoint may advance; `send`: the producer and what
+//!   source log; `batch`: when a checkpoint may advance; `checkpointing`: when it is
+//!   written; `send`: the producer and what
 //!   its answers mean; `resend`: finding the record of a refused batch the target
 //!   refuses; `handling`: processing and refusal policy; `clients`: settings;
 //!   `budget`: how much all workers of a process hold unsettled.
 
 mod batch;
 mod budget;
+mod checkpointing;
 mod clients;
 mod handling;
 mod markers;
@@ -54,8 +56,9 @@ pub struct WorkerSettings {
     /// A batch is sent once it has this many records ... (both limits are cut to the
     /// worker's share of the process's in-flight budget: `budget`)
     pub batch_records: usize,
-    /// ... or this many bytes ... Two unsettled batches per partition bound what a
-    /// killed worker can duplicate (README "One owner per partition").
+    /// ... or this many bytes ... Two unsettled batches per partition, and what was
+    /// acknowledged since the last store write (`checkpointing`), bound what a killed
+    /// worker can duplicate (README "One owner per partition").
     pub batch_bytes: usize,
     /// ... or after waiting this long for more records: the latency a quiet partition
     /// adds at most.

@@ -19,8 +19,8 @@ use crate::processing::ProcessingError;
 use crate::store::{Lease, Owned, PartitionRef, Stall};
 
 impl Worker<'_> {
-    /// Settles every pending batch, oldest first; whether the consumer must be assigned
-    /// again (see [`Worker::settle`]).
+    /// Settles every pending batch, oldest first, and writes every checkpoint; whether
+    /// the consumer must be assigned again (see [`Worker::settle`]).
     pub(super) async fn settle_all(
         &self,
         lease: &Lease,
@@ -35,12 +35,14 @@ impl Worker<'_> {
                 .settle(lease, producer, handling, copying, batch, pending)
                 .await?;
         }
+        reassign |= self.write_checkpoints(lease, copying, true).await?;
         Ok(reassign)
     }
 
-    /// Waits for every record of the batch to be acknowledged, then checkpoints it. Only
-    /// what the target acknowledged is checkpointed; a transient delivery failure stops
-    /// the worker with its checkpoint before the batch. True when what the consumer
+    /// Waits for every record of the batch to be acknowledged, then checkpoints it (in
+    /// memory; in the store when due: `checkpointing`). Only what the target
+    /// acknowledged is checkpointed; a transient delivery failure stops the worker with
+    /// its checkpoint before the batch. True when what the consumer
     /// reads must change: a partition stalled, was lost to another worker, or came out
     /// of a stall. `later` are the batches sent after it: when records of this one must
     /// be sent again alone, what those sent is acknowledged first, so no record sent
@@ -120,20 +122,16 @@ impl Worker<'_> {
             ));
         }
         let runs = copying.runs_to_write(tally.runs);
-        let committed = self
-            .services
-            .store
-            .commit_checkpoints(lease, checkpoints, &runs)
-            .await?;
-        self.observe_settled(copying, &tally.latency, &tally.growth, &committed);
-        copying.owned.extend(committed.owned);
-        for (p, run) in runs {
-            // The newest run of each partition is the one the next batch may extend.
-            if !committed.lost.contains(&p) {
-                copying.open_runs.insert(p, run);
-            }
-        }
-        reassign |= copying.drop_lost(&committed.lost);
+        self.observe_settled(copying, &tally.latency, &tally.growth);
+        let bytes = tally.growth.values().map(|g| g.bytes).sum();
+        copying
+            .unwritten
+            .add(checkpoints.iter().map(|(p, _)| p.clone()), &runs, bytes);
+        copying.owned.extend(checkpoints);
+        // The newest run of each partition is the one the next batch may extend.
+        copying.open_runs.extend(runs);
+        // A stall or a probe's end is written at once: it changes what is read.
+        reassign |= self.write_checkpoints(lease, copying, reassign).await?;
         for (p, stall) in stalls {
             self.report_stall(&p, &stall).await;
         }

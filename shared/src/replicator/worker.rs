@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::batch::{Batch, OnRefusal};
 use super::budget::Share;
+use super::checkpointing::Unwritten;
 use super::clients::learn_topics;
 use super::handling::Handling;
 use super::send::{origin_tag, shared_producer};
@@ -83,6 +84,8 @@ pub(super) struct Copying {
     /// The newest offset-map run written for each owned partition: a batch whose first
     /// copy continues it extends it (the same item) rather than starting a run.
     pub(super) open_runs: HashMap<PartitionRef, OffsetRun>,
+    /// What `owned` and `open_runs` hold that the store does not have yet.
+    pub(super) unwritten: Unwritten,
 }
 
 impl Copying {
