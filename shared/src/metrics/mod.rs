@@ -19,8 +19,8 @@ pub use gather::{PartitionFigures, Scope, TaskFigures, TopicFigures, gather, tas
 pub use latency::{BOUNDS_MS, Histogram, LatencyTally};
 pub use prometheus::{CONTENT_TYPE, encode};
 pub use recorder::{
-    Copied, Figures, OffsetRuns, StoreWrites, batch_settled, error, offset_sync_run, snapshot,
-    started, store_written,
+    Copied, Figures, OffsetRuns, StoreWrites, batch_settled, checkpoints_written, error,
+    offset_sync_run, snapshot, started, store_written,
 };
 
 use crate::services::Services;

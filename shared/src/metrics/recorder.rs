@@ -120,14 +120,11 @@ pub fn started() -> Instant {
     *STARTED.get_or_init(Instant::now)
 }
 
-/// A settled batch of `task`: per source topic, its latencies and what it copied, and
-/// the partitions whose checkpoints were written.
+/// A settled batch of `task`: per source topic, its latencies and what it copied.
 pub fn batch_settled<'a>(
     task: &str,
     topics: impl IntoIterator<Item = (&'a str, Option<&'a Histogram>, Copied)>,
-    checkpointed: impl IntoIterator<Item = &'a PartitionRef>,
 ) {
-    let now = now_ms();
     let mut figures = figures();
     for (topic, latency, copied) in topics {
         let key = (task.to_owned(), topic.to_owned());
@@ -138,8 +135,14 @@ pub fn batch_settled<'a>(
         total.records += copied.records;
         total.bytes += copied.bytes;
     }
+}
+
+/// The checkpoints of `task`'s `partitions` were written to the store.
+pub fn checkpoints_written<'a>(task: &str, partitions: impl IntoIterator<Item = &'a PartitionRef>) {
+    let now = now_ms();
+    let mut figures = figures();
     let times = figures.checkpointed_at.entry(task.to_owned()).or_default();
-    for p in checkpointed {
+    for p in partitions {
         times.insert(p.clone(), now);
     }
 }

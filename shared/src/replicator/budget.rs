@@ -1,7 +1,7 @@
 //! The process's in-flight budget: how many records and bytes all its workers together
-//! may have read and the target not yet acknowledged. Each worker's batches are cut to its share,
-//! so memory stays about the same whether a process runs one worker (a Lambda
-//! invocation) or twenty (`kafka-sync local` on a 20-partition task).
+//! may have read and the target not yet acknowledged. Each worker's batches are cut to
+//! its share, so memory stays about the same whether a process runs one worker (a
+//! Lambda invocation) or twenty (`kafka-sync local` on a 20-partition task).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::worker::Copying;
 use super::{Worker, WorkerError};
-use crate::metrics::batch_settled;
+use crate::metrics::checkpoints_written;
 use crate::store::{Lease, OffsetRun, Owned, PartitionRef};
 
 /// How long acknowledged progress may wait for its store write. A Kafka consumer's
@@ -89,7 +89,7 @@ impl Worker<'_> {
             .store
             .commit_checkpoints(lease, checkpoints, &runs)
             .await?;
-        batch_settled(&self.task_id, [], committed.owned.iter().map(|(p, _)| p));
+        checkpoints_written(&self.task_id, committed.owned.iter().map(|(p, _)| p));
         copying.owned.extend(committed.owned);
         Ok(copying.drop_lost(&committed.lost))
     }

@@ -7,10 +7,10 @@
 //!
 //! - `worker`: the loop; `ownership`: taking partitions and checking them against the
 //!   source log; `batch`: when a checkpoint may advance; `checkpointing`: when it is
-//!   written; `send`: the producer and what
-//!   its answers mean; `resend`: finding the record of a refused batch the target
-//!   refuses; `handling`: processing and refusal policy; `clients`: settings;
-//!   `budget`: how much all workers of a process hold unsettled.
+//!   written; `send`: the producer and what its answers mean; `resend`: finding the
+//!   record of a refused batch the target refuses; `handling`: processing and refusal
+//!   policy; `clients`: settings; `budget`: how much all workers of a process hold
+//!   unsettled.
 
 mod batch;
 mod budget;

@@ -33,7 +33,6 @@ impl Worker<'_> {
             topics
                 .iter()
                 .map(|(topic, (latency, copied))| (*topic, latency.as_ref(), *copied)),
-            [],
         );
     }
 }

@@ -42,9 +42,8 @@ impl Worker<'_> {
     /// Waits for every record of the batch to be acknowledged, then checkpoints it (in
     /// memory; in the store when due: `checkpointing`). Only what the target
     /// acknowledged is checkpointed; a transient delivery failure stops the worker with
-    /// its checkpoint before the batch. True when what the consumer
-    /// reads must change: a partition stalled, was lost to another worker, or came out
-    /// of a stall. `later` are the batches sent after it: when records of this one must
+    /// its checkpoint before the batch. True when what the consumer reads must change: a
+    /// partition stalled, was lost to another worker, or came out of a stall. `later` are the batches sent after it: when records of this one must
     /// be sent again alone, what those sent is acknowledged first, so no record sent
     /// again shares a produce request with them.
     pub(super) async fn settle(
