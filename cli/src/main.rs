@@ -33,8 +33,11 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    kafka_sync::runtime::block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     kafka_sync::telemetry::init();
     match Cli::parse().command {
         Command::Local {

@@ -20,6 +20,7 @@ pub mod offset_translation;
 pub mod processing;
 pub mod progress;
 pub mod replicator;
+pub mod runtime;
 pub mod secrets;
 pub mod services;
 pub mod shared_clients;

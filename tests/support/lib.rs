@@ -78,15 +78,22 @@ pub fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// Builds `packages` in the profile of the running test or benchmark (a benchmark's is
-/// release) and returns the folder their binaries are in, beside this one's.
+/// Builds `packages` in the profile of the running test or benchmark and returns the
+/// folder their binaries are in, beside this one's. A benchmark's is the bench profile:
+/// the same settings as release, but `--release` would fingerprint every dependency
+/// anew, and each `cargo bench` after it would rebuild them all again (3-4 minutes).
 pub fn cargo_build(packages: &[&str]) -> std::path::PathBuf {
     let deps = std::env::current_exe().unwrap();
     let folder = deps.parent().unwrap().parent().unwrap().to_path_buf();
     let release = folder.file_name().is_some_and(|name| name == "release");
     let status = std::process::Command::new(env!("CARGO"))
         .args(["build", "-q"])
-        .args(release.then_some("--release"))
+        .args(
+            release
+                .then_some(["--profile", "bench"])
+                .into_iter()
+                .flatten(),
+        )
         .args(packages.iter().flat_map(|p| ["-p", p]))
         .status()
         .unwrap();

@@ -1,7 +1,10 @@
 //! The api Lambda function: the shared router behind API Gateway (IAM auth).
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+fn main() -> Result<(), lambda_http::Error> {
+    kafka_sync::runtime::block_on(run())
+}
+
+async fn run() -> Result<(), lambda_http::Error> {
     kafka_sync::telemetry::init();
     let state = kafka_sync::lambda::services().await?;
     let router = kafka_sync::api::router(

@@ -5,8 +5,11 @@ use kafka_sync::jobs::{JobReport, offset_sync};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    kafka_sync::runtime::block_on(run())
+}
+
+async fn run() -> Result<(), Error> {
     kafka_sync::telemetry::init();
     let services = kafka_sync::lambda::services().await?;
     lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {

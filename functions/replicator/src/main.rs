@@ -18,8 +18,11 @@ fn reserve(left: Duration) -> Duration {
     (left / 10).clamp(Duration::from_secs(2), Duration::from_secs(60))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    kafka_sync::runtime::block_on(run())
+}
+
+async fn run() -> Result<(), Error> {
     kafka_sync::telemetry::init();
     let services = kafka_sync::lambda::services().await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SlotRef>| {
