@@ -19,9 +19,10 @@ const RECORDS: usize = 32_000;
 /// writes (those go by time: `checkpointing`).
 const BYTES: usize = 8 * 1024 * 1024;
 /// The smallest batch a share cuts to: below it, settling a batch (its acknowledgements
-/// awaited, its tally) costs more than the memory saved.
+/// awaited, its tally) costs more than the memory saved. At 128 KiB (was 256) twenty
+/// workers keep to `BYTES` together.
 const MIN_RECORDS: usize = 500;
-const MIN_BYTES: usize = 256 * 1024;
+const MIN_BYTES: usize = 128 * 1024;
 /// A worker holds at most this many batches unsettled: the one being read and the
 /// pending ones (`worker::MAX_PENDING_BATCHES`).
 const BATCHES_HELD: usize = super::worker::MAX_PENDING_BATCHES + 1;
@@ -70,7 +71,7 @@ mod tests {
         // One worker (a Lambda invocation): the settings' records, a quarter of their bytes.
         assert_eq!(limits(&settings, 1), (10_000, 4 * 1024 * 1024));
         assert_eq!(limits(&settings, 8), (2_000, 512 * 1024));
-        assert_eq!(limits(&settings, 20), (800, MIN_BYTES));
+        assert_eq!(limits(&settings, 20), (800, BYTES / 40));
         assert_eq!(limits(&settings, 200), (MIN_RECORDS, MIN_BYTES));
     }
 }

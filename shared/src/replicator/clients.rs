@@ -9,10 +9,31 @@ use rdkafka::producer::{FutureProducer, Producer};
 use super::{WorkerError, kafka};
 use crate::kafka::{ClusterAccess, TIMEOUT};
 
-/// The consumer settings of every worker. It reads by manual assignment from its own
-/// checkpoints; librdkafka wants a group for assign(), but it is never joined or
-/// committed to.
-pub fn consumer_config(source: &ClusterAccess, task_id: &str) -> rdkafka::ClientConfig {
+/// What one worker's consumer may hold prefetched, over all its partitions: it is
+/// split among the partitions it starts with, so a consumer costs the same memory
+/// whether it reads one partition or many, and twenty of them (`kafka-sync local` on a
+/// 20-slot task) stay bounded.
+const PREFETCH_BYTES: usize = 256 * 1024;
+/// Bounds of one partition's prefetch. At 128 KiB (was 512) the bench's 20-slot peak
+/// RSS fell by about 20 MiB with no loss of throughput; below 32 KiB a fetch holds too
+/// few records to keep up.
+const PARTITION_PREFETCH: (usize, usize) = (32 * 1024, 128 * 1024);
+
+/// How much of `PREFETCH_BYTES` each of `partitions` gets.
+fn partition_prefetch(partitions: usize) -> usize {
+    let (floor, ceiling) = PARTITION_PREFETCH;
+    (PREFETCH_BYTES / partitions.max(1)).clamp(floor, ceiling)
+}
+
+/// The consumer settings of every worker, for one that starts with `partitions`
+/// partitions. It reads by manual assignment from its own checkpoints; librdkafka wants
+/// a group for assign(), but it is never joined or committed to.
+pub fn consumer_config(
+    source: &ClusterAccess,
+    task_id: &str,
+    partitions: usize,
+) -> rdkafka::ClientConfig {
+    let prefetch = partition_prefetch(partitions);
     let mut config = source.client_config();
     config
         .set("group.id", format!("ksync-replicator-{task_id}"))
@@ -22,19 +43,16 @@ pub fn consumer_config(source: &ClusterAccess, task_id: &str) -> rdkafka::Client
         // or the topic was re-created) is an error the worker reports and handles,
         // never a silent jump (DESIGN §3 "What the copy reports").
         .set("auto.offset.reset", "error")
-        // Small prefetch: local mode runs up to 20 workers per task in one process, and
-        // librdkafka bounds what it prefetches per partition, so 20 slots of 4 partitions
-        // each could queue 80 x `queued.max.messages.kbytes`. At 128 KiB (was 512) the
-        // bench's 20-slot peak RSS fell by about 20 MiB with no loss of throughput. A
-        // full prefetch queue must not idle the worker for librdkafka's default second.
-        // A record larger than these limits is still fetched whole (KIP-74); the
-        // response limit stays librdkafka's 100 MB default `receive.message.max.bytes`.
-        .set("fetch.max.bytes", "262144")
-        .set("max.partition.fetch.bytes", "131072")
-        .set("queued.max.messages.kbytes", "128")
+        // librdkafka bounds what it prefetches per partition. A full prefetch queue must
+        // not idle the worker for librdkafka's default second. A record larger than
+        // these limits is still fetched whole (KIP-74); the response limit stays
+        // librdkafka's 100 MB default `receive.message.max.bytes`.
+        .set("fetch.max.bytes", PREFETCH_BYTES.to_string())
+        .set("max.partition.fetch.bytes", prefetch.to_string())
+        .set("queued.max.messages.kbytes", (prefetch / 1024).to_string())
         // librdkafka wants `fetch.max.bytes` at least this; it bounds the requests a
         // consumer sends, which are small.
-        .set("message.max.bytes", "262144")
+        .set("message.max.bytes", PREFETCH_BYTES.to_string())
         .set("fetch.queue.backoff.ms", "5")
         .set("enable.partition.eof", "false");
     config
@@ -99,4 +117,17 @@ pub(super) async fn learn_topics<C: ReadsMetadata>(
     })
     .await
     .map_err(|e| WorkerError::Join(e.to_string()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_consumer_prefetches_the_same_in_all_within_the_partition_bounds() {
+        assert_eq!(partition_prefetch(0), 128 * 1024);
+        assert_eq!(partition_prefetch(1), 128 * 1024);
+        assert_eq!(partition_prefetch(4), 64 * 1024);
+        assert_eq!(partition_prefetch(100), 32 * 1024);
+    }
 }

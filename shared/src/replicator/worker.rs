@@ -318,12 +318,15 @@ impl Worker<'_> {
     }
 
     /// Makes the slot's routes `fresh`: drops partitions no longer the slot's, takes the
-    /// new ones (at their checkpoints in the store now), and assigns the consumer.
+    /// new ones (at their checkpoints in the store now), and assigns the consumer. The
+    /// consumer learns the new partitions' leaders and the producer their target topics
+    /// meanwhile, so neither holds up the first record with a metadata request of its own.
     async fn adopt(
         &self,
         lease: &Lease,
         context: &Context,
         consumer: &Arc<StreamConsumer>,
+        producer: &Arc<FutureProducer>,
         copying: &mut Copying,
         (fresh, complete): (Vec<Placed>, bool),
     ) -> Result<(), WorkerError> {
@@ -335,8 +338,18 @@ impl Worker<'_> {
             .map(|p| p.route.source.clone())
             .filter(|p| !copying.owned.contains_key(p))
             .collect();
-        learn_leaders(consumer, &new).await?;
-        self.take(lease, context, new, &mut copying.owned).await?;
+        let targets: HashSet<String> = fresh
+            .iter()
+            .filter(|p| new.contains(&p.route.source))
+            .map(|p| p.route.target_topic.clone())
+            .collect();
+        // Independent round trips, at once: the first records wait for all three.
+        let (leaders, known, taken) = tokio::join!(
+            learn_leaders(consumer, &new),
+            learn_topics(producer, targets.into_iter().collect()),
+            self.take(lease, context, new.clone(), &mut copying.owned),
+        );
+        leaders.and(known).and(taken)?;
         copying.mine = fresh;
         copying.complete = complete;
         copying.assign(consumer, true)
@@ -358,13 +371,13 @@ impl Worker<'_> {
         };
         let share = Share::claim();
         let consumer: Arc<StreamConsumer> = Arc::new(
-            consumer_config(&context.source, &self.task_id)
+            consumer_config(&context.source, &self.task_id, routes.0.len())
                 .create()
                 .map_err(kafka("consumer"))?,
         );
         let producer = shared_producer(&context.target)?;
         let mut copying = Copying::default();
-        self.adopt(lease, &context, &consumer, &mut copying, routes)
+        self.adopt(lease, &context, &consumer, &producer, &mut copying, routes)
             .await?;
         tracing::debug!(
             task = %self.task_id,
@@ -523,8 +536,15 @@ impl Worker<'_> {
         *context = fresh;
         self.hold_to_log(lease, context, recreated, &mut run.copying.owned)
             .await?;
-        self.adopt(lease, context, run.consumer, run.copying, routes)
-            .await?;
+        self.adopt(
+            lease,
+            context,
+            run.consumer,
+            run.producer,
+            run.copying,
+            routes,
+        )
+        .await?;
         Ok(None)
     }
 
