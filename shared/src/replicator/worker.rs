@@ -333,14 +333,13 @@ impl Worker<'_> {
         let wanted: HashSet<&PartitionRef> = fresh.iter().map(|p| &p.route.source).collect();
         copying.owned.retain(|p, _| wanted.contains(p));
         copying.open_runs.retain(|p, _| wanted.contains(p));
-        let new: Vec<PartitionRef> = fresh
+        let adding: Vec<&Placed> = fresh
             .iter()
-            .map(|p| p.route.source.clone())
-            .filter(|p| !copying.owned.contains_key(p))
+            .filter(|p| !copying.owned.contains_key(&p.route.source))
             .collect();
-        let targets: HashSet<String> = fresh
+        let new: Vec<PartitionRef> = adding.iter().map(|p| p.route.source.clone()).collect();
+        let targets: HashSet<String> = adding
             .iter()
-            .filter(|p| new.contains(&p.route.source))
             .map(|p| p.route.target_topic.clone())
             .collect();
         // Independent round trips, at once: the first records wait for all three.
