@@ -205,9 +205,9 @@ async fn killed_five_times_it_loses_nothing() {
         "duplicates after 5 kills: {duplicates} in all (a slot has at most two batches unsettled, and a second of acknowledged records unwritten)"
     );
     // The documented bound: per kill, each of the 8 slots re-copies at most its two
-    // unsettled batches (2,000 records each at 8 workers: `replicator::budget`) and what
+    // unsettled batches (500 records each at 8 workers: `replicator::budget`) and what
     // it acknowledged since its last checkpoint write, at most a second apart: at most
     // the round's 40,000 records, so the copy stays within a round per kill.
-    assert!(duplicates <= 5 * (8 * 2 * 2_000 + per_round as usize));
+    assert!(duplicates <= 5 * (8 * 2 * 500 + per_round as usize));
     local.kill();
 }

@@ -10,8 +10,10 @@ use super::WorkerSettings;
 /// Records every worker of the process may hold unsettled, together. Each record held
 /// costs librdkafka's message, its place in a produce request and its delivery future
 /// (about 400 B beside its bytes). Measured at 100-byte records, 8 workers (issue 17):
-/// 64,000 peaked at 114 MiB RSS, 16,000 at 94 MiB, at the same rate.
-const RECORDS: usize = 32_000;
+/// 64,000 peaked at 114 MiB RSS, 16,000 at 94 MiB, at the same rate (glibc). With
+/// jemalloc (BENCH_SCALE 0.5): 32,000 peaked at 84-93 MiB, 16,000 at 69, 8,000 at 63,
+/// all at 580-660k records/s; at 8 workers 8,000 is the 500-record floor per batch.
+const RECORDS: usize = 8_000;
 /// Record bytes every worker of the process may hold unsettled, together; librdkafka
 /// holds each twice while it is in flight (its message and the produce request).
 /// Measured at 1 KiB records, 8 workers (issue 17): 32 MiB peaked at 104 MiB RSS, 8 MiB
@@ -70,10 +72,10 @@ mod tests {
     #[test]
     fn shares_shrink_with_the_workers_and_keep_a_floor() {
         let settings = WorkerSettings::default();
-        // One worker (a Lambda invocation): the settings' records, a quarter of their bytes.
-        assert_eq!(limits(&settings, 1), (10_000, 2 * 1024 * 1024));
-        assert_eq!(limits(&settings, 8), (2_000, 256 * 1024));
-        assert_eq!(limits(&settings, 20), (800, MIN_BYTES));
+        // One worker (a Lambda invocation): 4,000 records, a quarter of the settings' bytes.
+        assert_eq!(limits(&settings, 1), (4_000, 2 * 1024 * 1024));
+        assert_eq!(limits(&settings, 8), (MIN_RECORDS, 256 * 1024));
+        assert_eq!(limits(&settings, 20), (MIN_RECORDS, MIN_BYTES));
         assert_eq!(limits(&settings, 200), (MIN_RECORDS, MIN_BYTES));
     }
 }
