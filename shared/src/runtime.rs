@@ -20,12 +20,15 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 ///   0.2 s, not 10 s; at 0 (at once) each free's `madvise` cost 60 % more CPU.
 /// - `lg_tcache_nslots_mul:-2`: per-thread caches a quarter of the default size; a
 ///   worker's clients run many threads, each with its own cache.
+/// - `tcache_max:1024`: those caches keep allocations up to 1 KiB only (default 32 KiB):
+///   2-4 MiB less at peak at 20 slots and at 100-byte records, with the same CPU per
+///   record; without any cache (`tcache:false`) 100-byte records cost twice the CPU.
 #[cfg(target_os = "linux")]
 #[unsafe(no_mangle)]
 #[used]
 #[allow(non_upper_case_globals)]
-static malloc_conf: &[u8; 70] =
-    b"narenas:2,dirty_decay_ms:200,muzzy_decay_ms:0,lg_tcache_nslots_mul:-2\0";
+static malloc_conf: &[u8; 86] =
+    b"narenas:2,dirty_decay_ms:200,muzzy_decay_ms:0,lg_tcache_nslots_mul:-2,tcache_max:1024\0";
 
 /// Runs `future` to completion on a new tokio runtime.
 pub fn block_on<F: Future>(future: F) -> F::Output {
