@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 
 use super::gather::{TaskFigures, task_figures};
-use super::recorder::{self, Figures, now_ms};
+use super::recorder::{self, Figures};
 use crate::services::Services;
+use crate::store::now_ms;
 
 pub const NAMESPACE: &str = "KafkaSync";
 

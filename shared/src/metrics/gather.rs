@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
-use super::recorder::{Figures, now_ms, started};
+use super::recorder::{Figures, started};
 use crate::kafka::ClusterAccess;
 use crate::lifecycle::TaskRecord;
 use crate::services::Services;
-use crate::store::{PartitionRef, StoreError};
+use crate::store::{PartitionRef, StoreError, now_ms};
 
 /// Per partition: its log start and end, when known.
 type Bounds = BTreeMap<PartitionRef, (Option<i64>, Option<i64>)>;

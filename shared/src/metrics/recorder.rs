@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use super::latency::Histogram;
 use crate::offset_sync::{OffsetProgress, OffsetSyncError};
-use crate::store::PartitionRef;
+use crate::store::{PartitionRef, now_ms};
 
 /// Records and bytes the target acknowledged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -105,12 +105,6 @@ fn figures() -> MutexGuard<'static, Figures> {
 /// A copy of everything recorded so far.
 pub fn snapshot() -> Figures {
     figures().clone()
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// When this process started recording: a partition with lag and no checkpoint written
